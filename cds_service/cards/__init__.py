@@ -1,0 +1,1 @@
+"""Finding -> CDS Hooks card. The only place that writes card text."""

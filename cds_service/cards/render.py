@@ -1,0 +1,177 @@
+"""Render Findings as CDS Hooks 2.0 cards (contract section 3)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from cds_service.cards.markdown import escape, fmt_date, shorten
+from cds_service.cards.texts import TEXTS
+from cds_service.clinical.findings import Finding, Indicator
+from cds_service.knowledge.loader import Knowledge, knowledge
+from cds_service.record.model import NatalizumabOrder, PatientRecord
+
+TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
+OVERRIDE_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/override-reason"
+SOURCE_LABEL = "Natalizumab CDS"
+MAX_EVIDENCE_LINES = 12
+
+
+def _topic_displays(kb: Knowledge) -> dict[str, str]:
+    concepts = kb.codesystems["card-topic"]["concept"]
+    return {str(c["code"]): str(c["display"]) for c in concepts}
+
+
+def _evidence_lines(finding: Finding) -> list[str]:
+    lines = [
+        f"- {escape(item.description) or 'record'}: {fmt_date(item.date)} "
+        f"({escape(item.reference)})"
+        for item in finding.evidence[:MAX_EVIDENCE_LINES]
+    ]
+    if len(finding.evidence) > MAX_EVIDENCE_LINES:
+        lines.append(f"- … and {len(finding.evidence) - MAX_EVIDENCE_LINES} more records")
+    return lines
+
+
+def _facts(finding: Finding) -> list[str]:
+    """Derived values worth stating beside the raw records (exposure, index, age)."""
+    values = finding.values
+    facts: list[str] = []
+    if finding.topic == "pml-risk":
+        index = values.get("index")
+        facts.append(f"- Anti-JCV antibody status: **{values['status']}**")
+        facts.append(
+            "- Index of the latest positive result: "
+            + (f"{index:g}" if index is not None else "not reported")
+            if values["status"] == "positive"
+            else "- Index: not used for a negative patient"
+        )
+        facts.append(
+            f"- Natalizumab exposure: **{values['months']} months** "
+            f"({escape(values['exposure_method'])})"
+        )
+        prior = values.get("prior_immunosuppressants") or []
+        facts.append(
+            "- Prior immunosuppressant: "
+            + (escape(", ".join(prior)) if prior else "none recorded")
+        )
+    elif finding.topic == "mri-due":
+        facts.append(f"- Natalizumab exposure: {values['months']} months")
+    elif finding.topic == "pediatric-patient":
+        facts.append(f"- Age at this order: {values['age_years']} years")
+    return facts
+
+
+def _sources(finding: Finding, kb: Knowledge) -> list[str]:
+    lines = []
+    for citation in finding.citations:
+        source = kb.sources.get(citation)
+        if source is None:
+            lines.append(f"- {escape(citation)}")
+            continue
+        section = f", {source.section}" if source.section else ""
+        dated = f" ({source.date})" if source.date else ""
+        status = "" if source.verified else " — not verified against the primary text"
+        lines.append(f"- {escape(source.title)}{escape(section)}{dated}{status}")
+    return lines
+
+
+def _detail(finding: Finding, explanation: str, notes: Sequence[str], kb: Knowledge) -> str:
+    parts = [explanation]
+    facts = _facts(finding)
+    evidence = _evidence_lines(finding)
+    if facts or evidence:
+        parts.append("**Facts used**\n\n" + "\n".join(facts + evidence))
+    elif finding.topic in {"no-approved-indication", "jcv-test-due", "mri-due"}:
+        parts.append("**Facts used**\n\n- No matching record found in the data supplied.")
+    if notes:
+        parts.append("**Data notes**\n\n" + "\n".join(f"- {escape(n)}" for n in notes))
+    parts.append("**Sources**\n\n" + "\n".join(_sources(finding, kb)))
+    return "\n\n".join(parts)
+
+
+def _suggestion(orderable_id: str, patient_reference: str | None, kb: Knowledge) -> dict[str, Any]:
+    orderable = kb.rules.orderables[orderable_id]
+    label = orderable.code.get("text") or orderable.text or orderable_id
+    resource: dict[str, Any] = {
+        "resourceType": "ServiceRequest",
+        "status": "draft",
+        "intent": "proposal",
+        "code": orderable.code,
+    }
+    if patient_reference:
+        resource["subject"] = {"reference": patient_reference}
+    return {
+        "uuid": str(uuid.uuid4()),
+        "label": shorten(f"Order {label}", 120),
+        "isRecommended": True,
+        "actions": [
+            {
+                "type": "create",
+                "description": f"Create a draft order: {label}",
+                "resource": resource,
+            }
+        ],
+    }
+
+
+def _links(finding: Finding, orders: Sequence[NatalizumabOrder], kb: Knowledge) -> list[Any]:
+    if finding.topic != "natalizumab-indicated":
+        return []
+    ids = ["touch-program"]
+    if any(order.product == "Tyruko" for order in orders):
+        ids.append("tyruko-rems")
+    links = []
+    for link_id in ids:
+        link = kb.rules.link(link_id)
+        links.append({"label": link.label, "url": link.url, "type": "absolute"})
+    return links
+
+
+def render_card(
+    finding: Finding,
+    record: PatientRecord,
+    orders: Sequence[NatalizumabOrder],
+    notes: Sequence[str],
+    kb: Knowledge,
+) -> dict[str, Any]:
+    summary, explanation = TEXTS[finding.topic](finding, kb.rules)
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": shorten(summary, 139),
+        "indicator": finding.indicator.value,
+        "detail": _detail(finding, explanation, notes, kb),
+        "source": {
+            "label": SOURCE_LABEL,
+            "topic": {
+                "system": TOPIC_SYSTEM,
+                "code": finding.topic,
+                "display": _topic_displays(kb).get(finding.topic, finding.topic),
+            },
+        },
+    }
+    if finding.suggestions:
+        card["suggestions"] = [
+            _suggestion(s, record.patient_reference, kb) for s in finding.suggestions
+        ]
+        card["selectionBehavior"] = "at-most-one"
+    if finding.indicator is not Indicator.INFO:
+        card["overrideReasons"] = [
+            {"system": OVERRIDE_SYSTEM, "code": reason.code, "display": reason.display}
+            for reason in kb.rules.override_reasons
+        ]
+    links = _links(finding, orders, kb)
+    if links:
+        card["links"] = links
+    return card
+
+
+def render_cards(
+    findings: Sequence[Finding],
+    record: PatientRecord,
+    orders: Sequence[NatalizumabOrder],
+    notes: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    kb = knowledge()
+    return [render_card(f, record, orders, notes, kb) for f in findings]

@@ -1,0 +1,1 @@
+"""Pure clinical rules: (PatientRecord, orders, now) -> Findings. No I/O, no FHIR JSON."""

@@ -1,0 +1,58 @@
+"""The clinical engine's single entry point: ``assess(record, orders, now)``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from cds_service.clinical import indication, monitoring, pml_risk, safety
+from cds_service.clinical.findings import Finding
+from cds_service.knowledge.loader import Rules, knowledge
+from cds_service.record.model import NatalizumabOrder, PatientRecord
+
+# Stable order of topics within the same indicator, so identical input gives identical output.
+TOPIC_ORDER = (
+    "pml-history",
+    "natalizumab-hypersensitivity",
+    "concomitant-immunotherapy",
+    "pml-risk",
+    "natalizumab-indicated",
+    "progressive-ms-not-indicated",
+    "ms-activity-undetermined",
+    "ms-phenotype-unspecified",
+    "no-approved-indication",
+    "pediatric-patient",
+    "immunocompromised",
+    "jcv-test-due",
+    "mri-due",
+)
+
+
+def assess(
+    record: PatientRecord,
+    orders: Sequence[NatalizumabOrder],
+    now: datetime,
+    rules: Rules | None = None,
+) -> list[Finding]:
+    """All findings for a natalizumab order, ordered critical, warning, info; none without one.
+
+    Every rule applies to the patient, not to one order, so several natalizumab orders in one
+    call still give one finding per topic.
+    """
+    if not orders:
+        return []
+    rules = rules or knowledge().rules
+    indicated = indication.assess_indication(record, now, rules)
+    candidates = [
+        indicated,
+        safety.pediatric(record, now, rules),
+        safety.pml_history(record, rules),
+        safety.hypersensitivity(record, rules),
+        safety.immunocompromised(record, rules),
+        safety.concomitant_immunotherapy(record, indicated, rules),
+        pml_risk.pml_risk(record, now, rules),
+        monitoring.jcv_test_due(record, now, rules),
+        monitoring.mri_due(record, now, rules),
+    ]
+    findings = [finding for finding in candidates if finding is not None]
+    return sorted(findings, key=lambda f: (f.indicator.rank, TOPIC_ORDER.index(f.topic)))

@@ -1,0 +1,72 @@
+"""What blocks or weighs against natalizumab (US label sections 4, 5 and 8.4).
+
+These findings are independent of the indication and never suppress each other.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from cds_service.clinical.findings import Finding, Indicator
+from cds_service.knowledge.loader import Rules
+from cds_service.record.dates import age_in_years
+from cds_service.record.model import Evidence, PatientRecord
+
+
+def _finding(
+    topic: str, indicator: Indicator, evidence: tuple[Evidence, ...], rules: Rules, **values: object
+) -> Finding:
+    return Finding(topic, indicator, evidence, rules.rule(topic).citations, dict(values))
+
+
+def pediatric(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:
+    if record.birth_date is None:
+        return None
+    age = age_in_years(record.birth_date, now.date())
+    if age >= rules.thresholds.adult_age_years.value:
+        return None
+    evidence = Evidence(
+        record.patient_reference or "Patient",
+        record.birth_date,
+        f"birth date (precision: {record.birth_date_precision})",
+    )
+    return _finding("pediatric-patient", Indicator.WARNING, (evidence,), rules, age_years=age)
+
+
+def pml_history(record: PatientRecord, rules: Rules) -> Finding | None:
+    if not record.pml_history:
+        return None
+    return _finding("pml-history", Indicator.CRITICAL, tuple(record.pml_history), rules)
+
+
+def hypersensitivity(record: PatientRecord, rules: Rules) -> Finding | None:
+    if not record.hypersensitivity:
+        return None
+    return _finding(
+        "natalizumab-hypersensitivity", Indicator.CRITICAL, tuple(record.hypersensitivity), rules
+    )
+
+
+def immunocompromised(record: PatientRecord, rules: Rules) -> Finding | None:
+    if not record.immunocompromising:
+        return None
+    return _finding("immunocompromised", Indicator.WARNING, tuple(record.immunocompromising), rules)
+
+
+def concomitant_immunotherapy(
+    record: PatientRecord, indication: Finding, rules: Rules
+) -> Finding | None:
+    """Critical in Crohn's disease, where the label forbids the combination outright."""
+    uses = record.concomitant_immunotherapy
+    if not uses:
+        return None
+    crohns = indication.values.get("indication") == "crohns"
+    drugs = sorted({use.name for use in uses if use.name})
+    return _finding(
+        "concomitant-immunotherapy",
+        Indicator.CRITICAL if crohns else Indicator.WARNING,
+        tuple(use.evidence for use in uses),
+        rules,
+        drugs=drugs,
+        crohns=crohns,
+    )

@@ -1,0 +1,64 @@
+"""The one seam between the wire protocol and the clinical engine.
+
+The web layer (and ``cds-service evaluate``) turns a hook request into :class:`HookData`;
+everything below is pure: ``(HookData, now) -> Evaluation``. Keeping this seam narrow lets the
+protocol and the clinical rules evolve and be tested independently.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cds_service.cards.render import render_cards
+from cds_service.clinical.engine import assess
+from cds_service.record.build import build_record
+
+JSON = Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class HookData:
+    """Everything the engine may use from one hook call, as raw FHIR JSON.
+
+    ``resources`` pools prefetch values, fetched data and every draft order, whatever key held
+    them (contract section 2). ``trigger_orders`` are the draft orders this hook acts on:
+    the selected ones for order-select, all for order-sign and medication-prescribe.
+    ``unavailable`` names optional prefetch keys that could be neither read nor fetched.
+    """
+
+    resources: Sequence[JSON]
+    trigger_orders: Sequence[JSON]
+    draft_orders: Sequence[JSON] = ()
+    unavailable: frozenset[str] = frozenset()
+    patient_id: str | None = None
+
+
+@dataclass
+class Evaluation:
+    """The cards to answer, plus what operations need to know (never patient data)."""
+
+    cards: list[dict[str, Any]]
+    topics: list[str] = field(default_factory=list)
+    skipped_resources: int = 0
+
+
+def evaluate(data: HookData, now: datetime) -> Evaluation:
+    """Run record building, clinical assessment and card rendering for one call."""
+    built = build_record(
+        resources=data.resources,
+        trigger_orders=data.trigger_orders,
+        draft_orders=data.draft_orders,
+        unavailable=data.unavailable,
+        patient_id=data.patient_id,
+        now=now,
+    )
+    findings = assess(built.record, built.orders, now)
+    cards = render_cards(findings, built.record, built.orders, built.notes)
+    return Evaluation(
+        cards=cards,
+        topics=[card["source"]["topic"]["code"] for card in cards],
+        skipped_resources=len(built.skipped),
+    )

@@ -1,0 +1,1 @@
+"""FHIR JSON -> PatientRecord: lenient parsing and value-set membership."""

@@ -1,0 +1,443 @@
+"""Build one PatientRecord from the pooled FHIR JSON of a call.
+
+Each resource is first tested on its raw JSON against the value sets a rule could use; only
+the ones that could matter are validated with fhir.resources and read. This keeps the cost of
+a long record (thousands of unrelated labs) far below one model validation per resource.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+import orjson
+
+from cds_service.knowledge.loader import knowledge
+from cds_service.record.dates import date_precision, first_date, parse_fhir_date
+from cds_service.record.fhir import (
+    JSON,
+    clinical_status,
+    codes_of,
+    concept_label,
+    concepts,
+    is_excluded,
+    number,
+    reference_of,
+)
+from cds_service.record.medications import MedicationIndex, natalizumab_exposure
+from cds_service.record.model import (
+    Evidence,
+    JcvResult,
+    JcvStatus,
+    MedicationUse,
+    MriActivity,
+    NatalizumabOrder,
+    PatientRecord,
+    Phenotype,
+    PhenotypeEvidence,
+)
+from cds_service.record.terminology import Terminology, terminology
+from cds_service.record.validate import validation_problem
+
+logger = logging.getLogger("cds_service.record")
+
+CONDITION_SETS = (
+    "ms-phenotype-rrms",
+    "ms-phenotype-spms",
+    "ms-phenotype-ppms",
+    "ms-phenotype-cis",
+    "ms-phenotype-unspecified",
+    "ms-relapse",
+    "crohns-disease",
+    "immunocompromising-conditions",
+    "pml-history",
+)
+OBSERVATION_SETS = ("ms-relapse", "mri-activity", "brain-mri", "anti-jcv-antibody")
+MEDICATION_SETS = ("natalizumab", "prior-immunosuppressants", "concomitant-immunotherapy")
+MEDICATION_TYPES = frozenset(
+    {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
+)
+PHENOTYPE_SETS = (
+    (Phenotype.SPMS, "ms-phenotype-spms"),
+    (Phenotype.PPMS, "ms-phenotype-ppms"),
+    (Phenotype.RRMS, "ms-phenotype-rrms"),
+    (Phenotype.CIS, "ms-phenotype-cis"),
+)
+JCV_FINAL = frozenset({"final", "amended", "corrected"})
+NOT_DONE = frozenset({"not-taken", "not-done", "cancelled"})
+
+
+@dataclass
+class BuildResult:
+    """The record, the natalizumab orders that trigger the cards, and data-quality notes."""
+
+    record: PatientRecord
+    orders: list[NatalizumabOrder]
+    notes: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+
+
+def _identity(resource: JSON) -> bytes:
+    return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+
+
+def _draft_key(resource: JSON) -> tuple[str, str] | None:
+    rid = resource.get("id")
+    rtype = resource.get("resourceType")
+    if isinstance(rid, str) and isinstance(rtype, str):
+        return (rtype, rid)
+    return None
+
+
+class _Builder:
+    def __init__(
+        self,
+        pooled: Sequence[JSON],
+        draft_orders: Sequence[JSON],
+        patient_id: str | None,
+        today: date,
+    ) -> None:
+        self.tm: Terminology = terminology()
+        self.thresholds = knowledge().rules.thresholds
+        self.today = today
+        self.patient_id = patient_id
+        self.record = PatientRecord()
+        self.medications = MedicationIndex(pooled)
+        self.draft_keys = {key for key in map(_draft_key, draft_orders) if key}
+        self.draft_identities = {_identity(order) for order in draft_orders}
+        self.administrations: list[JSON] = []
+        self.courses: list[JSON] = []
+        self.skipped: Counter[str] = Counter()
+        self.patients: list[JSON] = []
+        self.validated: dict[bytes, bool] = {}
+        self.handlers: dict[str, tuple[Callable[[JSON], bool], Callable[[JSON], None]]] = {
+            "Patient": (lambda r: True, self.patients.append),
+            "Condition": (self._condition_relevant, self._condition),
+            "Observation": (self._observation_relevant, self._observation),
+            "DiagnosticReport": (self._exam_relevant, self._exam),
+            "Procedure": (self._exam_relevant, self._exam),
+            "ImagingStudy": (self._imaging_relevant, self._exam),
+            "AllergyIntolerance": (self._allergy_relevant, self._allergy),
+            "MedicationRequest": (self._medication_relevant, self._medication),
+            "MedicationStatement": (self._medication_relevant, self._medication),
+            "MedicationAdministration": (self._medication_relevant, self._medication),
+        }
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def accept(self, resource: JSON, identity: bytes | None = None) -> bool:
+        """Validate a resource a rule could use (once); skip and log it when invalid."""
+        identity = identity or _identity(resource)
+        known = self.validated.get(identity)
+        if known is not None:
+            return known
+        problem = validation_problem(resource)
+        self.validated[identity] = problem is None
+        if problem is None:
+            return True
+        rtype = str(resource.get("resourceType"))
+        self.skipped[rtype] += 1
+        logger.warning(
+            "skipped invalid resource", extra={"resource_type": rtype, "problem": problem}
+        )
+        return False
+
+    def feed(self, resources: Iterable[Any]) -> None:
+        seen: set[bytes] = set()
+        for resource in resources:
+            if not isinstance(resource, Mapping):
+                self.skipped["(not a resource)"] += 1
+                continue
+            handler = self.handlers.get(str(resource.get("resourceType")))
+            if handler is None or is_excluded(resource):
+                continue
+            relevant, read = handler
+            if not relevant(resource):
+                continue
+            identity = _identity(resource)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            if self.accept(resource, identity):
+                read(resource)
+
+    def is_draft(self, resource: JSON) -> bool:
+        key = _draft_key(resource)
+        if key is not None:
+            return key in self.draft_keys
+        return _identity(resource) in self.draft_identities
+
+    def evidence(self, resource: JSON, when: date | None, concept: Any) -> Evidence:
+        return Evidence(reference_of(resource), when, concept_label(concept))
+
+    # -- Patient -----------------------------------------------------------------------------
+
+    def finish_patient(self) -> None:
+        if self.patient_id:
+            self.record.patient_reference = f"Patient/{self.patient_id}"
+        if not self.patients:
+            return
+        chosen = next(
+            (p for p in self.patients if p.get("id") == self.patient_id), self.patients[0]
+        )
+        self.record.patient_reference = reference_of(chosen)
+        birth = chosen.get("birthDate")
+        # A partial birth date resolves to its latest day: erring towards "may be a minor".
+        self.record.birth_date = parse_fhir_date(birth, latest=True)
+        self.record.birth_date_precision = date_precision(birth)
+
+    # -- Condition ---------------------------------------------------------------------------
+
+    def _condition_relevant(self, resource: JSON) -> bool:
+        code = resource.get("code")
+        return any(self.tm[vs].match_concept(code) for vs in CONDITION_SETS)
+
+    def _condition(self, resource: JSON) -> None:
+        code = resource.get("code")
+        recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
+        if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
+            self.record.pml_history.append(self.evidence(resource, recorded, code))
+        if self.tm["ms-relapse"].match_concept(code):
+            onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
+            self.record.relapses.append(self.evidence(resource, onset, code))
+            return
+        if clinical_status(resource) == "resolved":
+            return
+        phenotype = self._phenotype(code)
+        if phenotype is not None:
+            self.record.phenotypes.append(
+                PhenotypeEvidence(
+                    phenotype,
+                    self.evidence(resource, recorded, code),
+                    coded_active=bool(self.tm["ms-active-codes"].matching_codes(code)),
+                    coded_non_active=bool(self.tm["spms-non-active-codes"].matching_codes(code)),
+                )
+            )
+        if self.tm["crohns-disease"].match_concept(code):
+            self.record.crohns.append(self.evidence(resource, recorded, code))
+        if self.tm["immunocompromising-conditions"].match_concept(code):
+            self.record.immunocompromising.append(self.evidence(resource, recorded, code))
+
+    def _phenotype(self, code: Any) -> Phenotype | None:
+        for phenotype, valueset in PHENOTYPE_SETS:
+            if self.tm[valueset].match_concept(code):
+                return phenotype
+        if self.tm["ms-phenotype-unspecified"].match_concept(code):
+            return Phenotype.UNSPECIFIED
+        return None
+
+    # -- Observation and exams ---------------------------------------------------------------
+
+    def _observation_relevant(self, resource: JSON) -> bool:
+        code = resource.get("code")
+        return any(self.tm[vs].match_concept(code) for vs in OBSERVATION_SETS)
+
+    def _observation(self, resource: JSON) -> None:
+        if resource.get("status") == "cancelled":
+            return
+        code = resource.get("code")
+        when = first_date(
+            resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
+        )
+        if self.tm["ms-relapse"].match_concept(code):
+            self.record.relapses.append(self.evidence(resource, when, code))
+        if self.tm["mri-activity"].match_concept(code):
+            # Any lesion count, even 0, documents that a brain MRI was done on that date.
+            self.record.mri_exams.append(self.evidence(resource, when, code))
+            count = number(resource.get("valueInteger"))
+            quantity = resource.get("valueQuantity")
+            if count is None and isinstance(quantity, Mapping):
+                count = number(quantity.get("value"))
+            if count is not None and count > 0:
+                self.record.mri_activity.append(
+                    MriActivity(self.evidence(resource, when, code), count)
+                )
+        elif self.tm["brain-mri"].match_concept(code):
+            self.record.mri_exams.append(self.evidence(resource, when, code))
+        if self.tm["anti-jcv-antibody"].match_concept(code) and resource.get("status") in JCV_FINAL:
+            self._jcv(resource, when, code)
+
+    def _jcv(self, resource: JSON, when: date | None, code: Any) -> None:
+        index: float | None = None
+        quantity = resource.get("valueQuantity")
+        if isinstance(quantity, Mapping):
+            index = number(quantity.get("value"))
+        status = self._jcv_qualitative(resource)
+        if status is None and index is not None:
+            thresholds = self.thresholds
+            if index > thresholds.jcv_index_positive_above.value:
+                status = JcvStatus.POSITIVE
+            elif index < thresholds.jcv_index_negative_below.value:
+                status = JcvStatus.NEGATIVE
+            else:
+                status = JcvStatus.INDETERMINATE
+        if status is None:
+            return
+        self.record.jcv_results.append(
+            JcvResult(self.evidence(resource, when, code), status, index)
+        )
+
+    def _jcv_qualitative(self, resource: JSON) -> JcvStatus | None:
+        candidates: list[Any] = [resource.get("valueCodeableConcept")]
+        value_string = resource.get("valueString")
+        if isinstance(value_string, str):
+            candidates.append({"text": value_string})
+        candidates.extend(concepts(resource.get("interpretation")))
+        for concept in candidates:
+            for status, valueset in (
+                (JcvStatus.NEGATIVE, "jcv-result-negative"),
+                (JcvStatus.INDETERMINATE, "jcv-result-indeterminate"),
+                (JcvStatus.POSITIVE, "jcv-result-positive"),
+            ):
+                if self.tm[valueset].match_concept(concept):
+                    return status
+        return None
+
+    def _exam_relevant(self, resource: JSON) -> bool:
+        return self.tm["brain-mri"].match_concept(resource.get("code"))
+
+    def _imaging_relevant(self, resource: JSON) -> bool:
+        description = resource.get("description")
+        return any(
+            self.tm["brain-mri"].match_concept(concept)
+            for concept in [*concepts(resource.get("procedureCode")), {"text": description}]
+        )
+
+    def _exam(self, resource: JSON) -> None:
+        if resource.get("status") in NOT_DONE:
+            return
+        when = first_date(
+            resource,
+            "effectiveDateTime",
+            "effectivePeriod",
+            "performedDateTime",
+            "performedPeriod",
+            "started",
+            "issued",
+        )
+        concept = resource.get("code") or next(iter(concepts(resource.get("procedureCode"))), None)
+        if concept is None:
+            concept = {"text": resource.get("description") or "brain MRI"}
+        self.record.mri_exams.append(self.evidence(resource, when, concept))
+
+    # -- Allergies ---------------------------------------------------------------------------
+
+    def _allergy_relevant(self, resource: JSON) -> bool:
+        return self.tm["natalizumab"].match_concept(resource.get("code"))
+
+    def _allergy(self, resource: JSON) -> None:
+        status = codes_of(resource.get("clinicalStatus"))
+        if status and "active" not in status:
+            return
+        when = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
+        self.record.hypersensitivity.append(self.evidence(resource, when, resource.get("code")))
+
+    # -- Medications -------------------------------------------------------------------------
+
+    def _medication_relevant(self, resource: JSON) -> bool:
+        concept = self.medications.concept(resource)
+        return concept is not None and any(
+            self.tm[vs].match_concept(concept) for vs in MEDICATION_SETS
+        )
+
+    def _medication(self, resource: JSON) -> None:
+        concept = self.medications.concept(resource)
+        rtype = resource.get("resourceType")
+        status = resource.get("status")
+        draft = self.is_draft(resource)
+        if self.tm["natalizumab"].match_concept(concept):
+            if draft or status in NOT_DONE - {"cancelled"}:
+                return
+            if rtype == "MedicationAdministration":
+                self.administrations.append(resource)
+            elif rtype == "MedicationStatement" or status != "draft":
+                self.courses.append(resource)
+            return
+        when = first_date(
+            resource,
+            "authoredOn",
+            "effectiveDateTime",
+            "effectivePeriod",
+            "dateAsserted",
+        )
+        use = MedicationUse(self.evidence(resource, when, concept), concept_label(concept))
+        if self.tm["prior-immunosuppressants"].match_concept(concept) and status not in NOT_DONE:
+            self.record.prior_immunosuppressants.append(use)
+        if self.tm["concomitant-immunotherapy"].match_concept(concept) and (
+            draft or (rtype != "MedicationAdministration" and status == "active")
+        ):
+            self.record.concomitant_immunotherapy.append(use)
+
+    # -- Orders ------------------------------------------------------------------------------
+
+    def natalizumab_orders(self, trigger_orders: Sequence[Any]) -> list[NatalizumabOrder]:
+        orders: list[NatalizumabOrder] = []
+        for order in trigger_orders:
+            if not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest":
+                continue
+            if is_excluded(order):
+                continue
+            concept = self.medications.concept(order)
+            if not self.tm["natalizumab"].match_concept(concept):
+                continue
+            if not self.accept(order):
+                continue
+            label = concept_label(concept).lower()
+            raw = orjson.dumps(concept).decode().lower()
+            product = "Tyruko" if "tyruko" in raw else "Tysabri" if "tysabri" in raw else ""
+            orders.append(NatalizumabOrder(reference_of(order), product or label or "natalizumab"))
+        return orders
+
+
+def _notes(skipped: Counter[str], unavailable: frozenset[str]) -> list[str]:
+    notes = [
+        f"{count} {rtype} resource{'s' if count > 1 else ''} could not be read "
+        "(invalid FHIR) and {verb} ignored.".format(verb="were" if count > 1 else "was")
+        for rtype, count in sorted(skipped.items())
+    ]
+    if unavailable:
+        notes.append(
+            "Not available for this assessment: "
+            + ", ".join(sorted(unavailable))
+            + ". Findings that depend on these data may be incomplete."
+        )
+    return notes
+
+
+def build_record(
+    *,
+    resources: Sequence[Any],
+    trigger_orders: Sequence[Any],
+    draft_orders: Sequence[Any] = (),
+    unavailable: frozenset[str] = frozenset(),
+    patient_id: str | None = None,
+    now: datetime,
+) -> BuildResult:
+    """Index the pooled resources by clinical meaning (contract section 2)."""
+    drafts = [order for order in draft_orders if isinstance(order, Mapping)]
+    pooled = [r for r in resources if isinstance(r, Mapping)]
+    builder = _Builder([*pooled, *drafts], drafts, patient_id, now.date())
+    orders = builder.natalizumab_orders(trigger_orders)
+    if not orders:
+        return BuildResult(PatientRecord(), [], [], [])
+    builder.feed([*resources, *drafts])
+    builder.finish_patient()
+    record = builder.record
+    record.exposure = natalizumab_exposure(
+        builder.administrations,
+        builder.courses,
+        now.date(),
+        builder.thresholds.days_per_month.value,
+    )
+    record.unavailable = unavailable
+    skipped = builder.skipped
+    return BuildResult(
+        record=record,
+        orders=orders,
+        notes=_notes(skipped, unavailable),
+        skipped=sorted(skipped.elements()),
+    )

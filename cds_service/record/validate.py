@@ -1,0 +1,57 @@
+"""Lenient validation: each resource is checked on its own with fhir.resources (R4B).
+
+One malformed resource must never sink the whole call (contract section 1), so validation
+answers "keep or skip", and the caller records the skip without any of the resource's content.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from pydantic import ValidationError
+
+logger = logging.getLogger("cds_service.record")
+
+# Only types the rules read are validated; the module names follow fhir.resources' layout.
+_MODULES = {
+    "Patient": "patient",
+    "Condition": "condition",
+    "Observation": "observation",
+    "MedicationRequest": "medicationrequest",
+    "MedicationStatement": "medicationstatement",
+    "MedicationAdministration": "medicationadministration",
+    "Medication": "medication",
+    "AllergyIntolerance": "allergyintolerance",
+    "DiagnosticReport": "diagnosticreport",
+    "ImagingStudy": "imagingstudy",
+    "Procedure": "procedure",
+}
+
+
+@lru_cache(maxsize=None)
+def _model(resource_type: str) -> Any:
+    module = importlib.import_module(f"fhir.resources.R4B.{_MODULES[resource_type]}")
+    return getattr(module, resource_type)
+
+
+def supported(resource_type: str) -> bool:
+    return resource_type in _MODULES
+
+
+def validation_problem(resource: Mapping[str, Any]) -> str | None:
+    """None when valid; else a description of *where* it is invalid, never of its values."""
+    resource_type = resource.get("resourceType")
+    if not isinstance(resource_type, str) or not supported(resource_type):
+        return "unsupported resourceType"
+    try:
+        _model(resource_type).model_validate(resource)
+    except ValidationError as error:
+        locations = sorted({".".join(str(p) for p in e["loc"][:3]) for e in error.errors()})
+        return f"invalid at {', '.join(locations[:5])}"
+    except (ValueError, TypeError, RecursionError) as error:
+        return f"invalid ({type(error).__name__})"
+    return None

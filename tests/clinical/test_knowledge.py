@@ -1,0 +1,126 @@
+"""The knowledge data is complete, cited and well-formed (issue 4: a rule without a source does not ship)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from cds_service.knowledge.loader import CITATION_EXT, TEXT_PATTERN_EXT, extension_values, knowledge
+from cds_service.record.terminology import terminology
+
+KB = knowledge()
+TOPICS = {c["code"] for c in KB.codesystems["card-topic"]["concept"]}
+KNOWN_SYSTEMS = {
+    "http://snomed.info/sct",
+    "http://hl7.org/fhir/sid/icd-10-cm",
+    "http://www.nlm.nih.gov/research/umls/rxnorm",
+    "http://loinc.org",
+    "http://www.ama-assn.org/go/cpt",
+    "https://natalizumab-cds.example/fhir/CodeSystem/ms-findings",
+    "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation",
+}
+
+
+def test_every_card_topic_has_a_cited_rule() -> None:
+    assert {rule.id for rule in KB.rules.rules} == TOPICS
+    for rule in KB.rules.rules:
+        assert rule.citations
+
+
+def test_every_citation_resolves_to_a_source() -> None:
+    missing = KB.citation_ids() - set(KB.sources)
+    assert not missing
+
+
+@pytest.mark.parametrize("valueset_id", sorted(KB.valuesets))
+def test_every_valueset_and_concept_is_cited(valueset_id: str) -> None:
+    valueset = KB.valuesets[valueset_id]
+    assert valueset["resourceType"] == "ValueSet"
+    assert extension_values(valueset, CITATION_EXT), "value set without citation"
+    for include in valueset.get("compose", {}).get("include", []):
+        assert include["system"] in KNOWN_SYSTEMS, include["system"]
+        if "filter" in include:
+            assert extension_values(include, CITATION_EXT)
+        for concept in include.get("concept", []):
+            assert extension_values(concept, CITATION_EXT), concept["code"]
+    for pattern in extension_values(valueset, TEXT_PATTERN_EXT):
+        re.compile(pattern)
+
+
+def test_engine_valuesets_exist() -> None:
+    needed = {
+        "natalizumab", "ms-phenotype-rrms", "ms-phenotype-spms", "ms-phenotype-ppms",
+        "ms-phenotype-unspecified", "ms-phenotype-cis", "ms-active-codes", "spms-non-active-codes",
+        "ms-relapse", "crohns-disease", "brain-mri", "mri-activity", "anti-jcv-antibody",
+        "jcv-result-positive", "jcv-result-negative", "jcv-result-indeterminate",
+        "prior-immunosuppressants", "concomitant-immunotherapy",
+        "immunocompromising-conditions", "pml-history",
+    }
+    assert needed <= terminology().ids()
+
+
+def test_contract_codes_are_members() -> None:
+    tm = terminology()
+    snomed, icd = "http://snomed.info/sct", "http://hl7.org/fhir/sid/icd-10-cm"
+    assert tm["ms-phenotype-rrms"].match_coding(snomed, "426373005")
+    assert tm["ms-phenotype-spms"].match_coding(snomed, "425500002")
+    assert tm["ms-phenotype-ppms"].match_coding(snomed, "428700003")
+    assert tm["ms-phenotype-ppms"].match_coding(snomed, "230374002")
+    assert tm["ms-phenotype-unspecified"].match_coding(snomed, "24700007")
+    for code in ("G35.C0", "G35.C1", "G35.C2"):
+        assert tm["ms-phenotype-spms"].match_coding(icd, code)
+    for code in ("G35.B0", "G35.B1", "G35.B2"):
+        assert tm["ms-phenotype-ppms"].match_coding(icd, code)
+    assert tm["ms-phenotype-rrms"].match_coding(icd, "G35.A")
+    assert tm["ms-phenotype-unspecified"].match_coding(icd, "G35")
+    assert tm["ms-phenotype-unspecified"].match_coding(icd, "G35.D")
+    assert tm["pml-history"].match_coding(icd, "A81.2")
+    assert tm["pml-history"].match_coding(snomed, "22255007")
+    assert tm["crohns-disease"].match_coding(icd, "K50.012")
+    assert tm["natalizumab"].match_coding("http://www.nlm.nih.gov/research/umls/rxnorm", "354770")
+    for code in ("70551", "70552", "70553"):
+        assert tm["brain-mri"].match_coding("http://www.ama-assn.org/go/cpt", code)
+
+
+def test_threshold_values_match_the_contract() -> None:
+    t = KB.rules.thresholds
+    assert t.activity_window_days.value == 365
+    assert t.jcv_retest_days.value == 183
+    assert t.mri_high_risk_days.value == 183
+    assert t.mri_routine_days.value == 365
+    assert t.mri_high_risk_min_exposure_months.value == 18
+    assert t.pml_critical_min_exposure_months.value == 24
+    assert t.mri_high_risk_index_above.value == 0.9
+    assert t.pml_critical_index_above.value == 1.5
+    assert t.jcv_retest_waived_index_above.value == 1.5
+    assert t.jcv_index_negative_below.value == 0.20
+    assert t.jcv_index_positive_above.value == 0.40
+    assert t.adult_age_years.value == 18
+    assert t.days_per_month.value == 30.4375
+
+
+def test_risk_table_covers_every_jcv_stratum() -> None:
+    from cds_service.clinical.jcv import JcvSummary
+    from cds_service.clinical.pml_risk import select_stratum
+    from cds_service.record.model import Evidence, JcvResult, JcvStatus
+
+    def summary(status: JcvStatus, index: float | None) -> JcvSummary:
+        result = JcvResult(Evidence("Observation/x", None, ""), status, index)
+        positive = result if status is JcvStatus.POSITIVE else None
+        return JcvSummary(status, result, positive)
+
+    table = KB.rules.pml_risk
+    for status in (JcvStatus.POSITIVE, JcvStatus.NEGATIVE):
+        for index in (None, 0.5, 0.9, 1.2, 1.5, 3.0):
+            for prior in (True, False):
+                assert select_stratum(table, summary(status, index), prior) is not None
+
+
+def test_codesystems_served_are_complete() -> None:
+    msf = {c["code"] for c in KB.codesystems["ms-findings"]["concept"]}
+    assert msf == {
+        "clinically-isolated-syndrome", "ms-relapse", "brain-mri",
+        "mri-new-or-enlarging-t2-lesions", "mri-gd-enhancing-lesions", "anti-jcv-antibody",
+    }
+    assert len(TOPICS) == 13

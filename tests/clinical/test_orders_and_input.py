@@ -1,0 +1,108 @@
+"""Trigger orders, pooling and lenient input handling (contract sections 1-2)."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.clinical.fhir import (
+    RXNORM,
+    concept,
+    days_ago,
+    jcv,
+    order,
+    rrms,
+    run,
+    topics,
+    card,
+)
+
+
+def test_no_natalizumab_order_means_no_cards() -> None:
+    other = order(concept(RXNORM, "0000", "Amoxicillin 500 mg"))
+    assert run([rrms()], orders=[other]).cards == []
+
+
+def test_no_orders_means_no_cards() -> None:
+    assert run([rrms()], orders=[], drafts=[]).cards == []
+
+
+@pytest.mark.parametrize("text", ["TYSABRI 300 mg", "Tyruko (natalizumab-sztn)", "natalizumab infusion"])
+def test_natalizumab_recognised_by_text(text: str) -> None:
+    assert run([rrms()], orders=[order(concept(text=text))]).cards
+
+
+def test_tyruko_order_links_its_rems() -> None:
+    evaluation = run([rrms()], orders=[order(concept(text="Tyruko 300 mg"))])
+    urls = [link["url"].lower() for link in card(evaluation, "natalizumab-indicated")["links"]]
+    assert any("tyruko" in url for url in urls)
+
+
+def test_several_natalizumab_orders_give_one_card_per_topic() -> None:
+    orders = [order(oid="a"), order(concept(text="Tyruko"), oid="b")]
+    evaluation = run([rrms()], orders=orders)
+    codes = [c["source"]["topic"]["code"] for c in evaluation.cards]
+    assert len(codes) == len(set(codes))
+
+
+def test_cards_are_ordered_by_severity() -> None:
+    pml = {"resourceType": "Condition", "id": "pml", "subject": {"reference": "Patient/p1"}, "code": {"text": "progressive multifocal leukoencephalopathy"}}
+    evaluation = run([rrms(), pml, jcv(days_ago(5), 0.1)])
+    ranks = [{"critical": 0, "warning": 1, "info": 2}[c["indicator"]] for c in evaluation.cards]
+    assert ranks == sorted(ranks)
+    assert ranks[0] == 0 and ranks[-1] == 2
+
+
+def test_invalid_resource_is_skipped_with_a_note(caplog: pytest.LogCaptureFixture) -> None:
+    broken = jcv(days_ago(5), 0.1)
+    broken["valueQuantity"]["value"] = "not a number"
+    broken["subject"] = {"reference": "Patient/p1", "display": "Jane Secret-Name"}
+    evaluation = run([rrms(), broken])
+    assert evaluation.skipped_resources == 1
+    assert "pml-risk" not in topics(evaluation)
+    assert all("could not be read" in c["detail"] for c in evaluation.cards)
+    assert "Observation" in caplog.text or any(
+        getattr(r, "resource_type", None) == "Observation" for r in caplog.records
+    )
+    assert "Jane" not in caplog.text
+
+
+def test_invalid_natalizumab_order_is_skipped() -> None:
+    broken = order()
+    broken["intent"] = 42
+    assert run([rrms()], orders=[broken]).cards == []
+
+
+def test_non_object_items_never_crash() -> None:
+    evaluation = run([rrms(), "junk", 3, None, ["x"]])  # type: ignore[list-item]
+    assert evaluation.cards
+
+
+def test_entered_in_error_order_does_not_trigger() -> None:
+    cancelled = order()
+    cancelled["status"] = "entered-in-error"
+    assert run([rrms()], orders=[cancelled]).cards == []
+
+
+def test_unavailable_optional_data_is_named_in_cards() -> None:
+    from cds_service.pipeline import HookData, evaluate
+    from tests.clinical.fhir import NOW, patient
+
+    data = HookData(
+        [patient(), rrms(), order()], [order()], [order()],
+        unavailable=frozenset({"allergies", "medicationAdministrations"}), patient_id="p1",
+    )
+    evaluation = evaluate(data, NOW)
+    assert all("allergies" in c["detail"] for c in evaluation.cards)
+
+
+def test_card_invariants() -> None:
+    evaluation = run([rrms(), jcv(days_ago(400), 2.0)])
+    for c in evaluation.cards:
+        assert len(c["summary"]) < 140
+        assert c["uuid"] and c["detail"] and c["source"]["label"]
+        assert c["source"]["topic"]["system"].endswith("/card-topic")
+        if c["indicator"] != "info":
+            assert c["overrideReasons"]
+        for suggestion in c.get("suggestions", []):
+            assert suggestion["uuid"] and suggestion["label"] and suggestion["actions"]
+            assert c["selectionBehavior"] == "at-most-one"

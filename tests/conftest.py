@@ -1,0 +1,44 @@
+"""Shared fixtures: the real service over HTTP on a loopback port, and in-process clients.
+
+``live_server`` starts uvicorn in a background thread on a free 127.0.0.1 port with the app
+from ``cds_service.app.create_app(settings)``; tests talk to it with httpx like an EHR would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from cds_service.config import Settings
+from tests.support.server import LiveServer, start_live_server
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Default settings with the feedback store in a per-test SQLite file."""
+    return Settings(database_url=f"sqlite:///{tmp_path / 'feedback.db'}")
+
+
+@pytest.fixture
+def live_server_factory() -> Iterator[Callable[[Settings], LiveServer]]:
+    """Start any number of real servers with chosen settings; all are stopped after the test."""
+    started: list[LiveServer] = []
+
+    def start(settings: Settings) -> LiveServer:
+        server = start_live_server(settings)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def live_server(
+    settings: Settings, live_server_factory: Callable[[Settings], LiveServer]
+) -> LiveServer:
+    """The real service with default settings, on a loopback port."""
+    return live_server_factory(settings)
