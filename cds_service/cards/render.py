@@ -53,8 +53,7 @@ def _facts(finding: Finding) -> list[str]:
         )
         prior = values.get("prior_immunosuppressants") or []
         facts.append(
-            "- Prior immunosuppressant: "
-            + (escape(", ".join(prior)) if prior else "none recorded")
+            "- Prior immunosuppressant: " + (escape(", ".join(prior)) if prior else "none recorded")
         )
     elif finding.topic == "mri-due":
         facts.append(f"- Natalizumab exposure: {values['months']} months")

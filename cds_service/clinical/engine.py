@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from dataclasses import replace
+from datetime import date, datetime
 
 from cds_service.clinical import indication, monitoring, pml_risk, safety
 from cds_service.clinical.findings import Finding
 from cds_service.knowledge.loader import Rules, knowledge
-from cds_service.record.model import NatalizumabOrder, PatientRecord
+from cds_service.record.model import Evidence, NatalizumabOrder, PatientRecord
 
 # Stable order of topics within the same indicator, so identical input gives identical output.
 TOPIC_ORDER = (
@@ -54,5 +55,15 @@ def assess(
         monitoring.jcv_test_due(record, now, rules),
         monitoring.mri_due(record, now, rules),
     ]
-    findings = [finding for finding in candidates if finding is not None]
+    findings = [
+        replace(finding, evidence=tuple(sorted(finding.evidence, key=_evidence_order)))
+        for finding in candidates
+        if finding is not None
+    ]
     return sorted(findings, key=lambda f: (f.indicator.rank, TOPIC_ORDER.index(f.topic)))
+
+
+def _evidence_order(item: Evidence) -> tuple[date, str, str]:
+    """Newest first; the order of resources in the request must never change a card."""
+    day = item.date or date.min
+    return (date.max - (day - date.min), item.reference, item.description)

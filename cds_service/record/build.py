@@ -7,6 +7,7 @@ a long record (thousands of unrelated labs) far below one model validation per r
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -82,7 +83,11 @@ class BuildResult:
 
 
 def _identity(resource: JSON) -> bytes:
-    return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    """Canonical bytes of a resource, so exact duplicates are read once, whatever their order."""
+    try:
+        return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+        return json.dumps(resource, sort_keys=True, default=repr).encode()
 
 
 def _draft_key(resource: JSON) -> tuple[str, str] | None:
@@ -387,7 +392,7 @@ class _Builder:
             if not self.accept(order):
                 continue
             label = concept_label(concept).lower()
-            raw = orjson.dumps(concept).decode().lower()
+            raw = _identity({"concept": concept}).decode(errors="ignore").lower()
             product = "Tyruko" if "tyruko" in raw else "Tysabri" if "tysabri" in raw else ""
             orders.append(NatalizumabOrder(reference_of(order), product or label or "natalizumab"))
         return orders

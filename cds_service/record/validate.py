@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import logging
 from collections.abc import Mapping
-from functools import lru_cache
+from functools import cache
 from typing import Any
 
 from pydantic import ValidationError
@@ -32,7 +32,7 @@ _MODULES = {
 }
 
 
-@lru_cache(maxsize=None)
+@cache
 def _model(resource_type: str) -> Any:
     module = importlib.import_module(f"fhir.resources.R4B.{_MODULES[resource_type]}")
     return getattr(module, resource_type)

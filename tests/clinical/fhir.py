@@ -31,7 +31,9 @@ def days_ago(days: int) -> str:
     return (TODAY - timedelta(days=days)).isoformat()
 
 
-def concept(system: str | None = None, code: str | None = None, text: str | None = None) -> Resource:
+def concept(
+    system: str | None = None, code: str | None = None, text: str | None = None
+) -> Resource:
     result: Resource = {}
     if system and code:
         result["coding"] = [{"system": system, "code": code}]
@@ -101,7 +103,9 @@ def observation(code: Resource, when: str, status: str = "final", **value: Any) 
     }
 
 
-def jcv(when: str, index: float | None = None, interpretation: str | None = None, **kw: Any) -> Resource:
+def jcv(
+    when: str, index: float | None = None, interpretation: str | None = None, **kw: Any
+) -> Resource:
     value: Resource = {}
     if index is not None:
         value["valueQuantity"] = {"value": index, "unit": "index"}
@@ -200,7 +204,9 @@ def run(
     draft_orders = drafts if drafts is not None else trigger
     pool = ([patient()] if with_patient else []) + resources + draft_orders
     return evaluate(
-        HookData(resources=pool, trigger_orders=trigger, draft_orders=draft_orders, patient_id="p1"),
+        HookData(
+            resources=pool, trigger_orders=trigger, draft_orders=draft_orders, patient_id="p1"
+        ),
         now,
     )
 

@@ -4,10 +4,19 @@ from __future__ import annotations
 
 from cds_service.pipeline import HookData
 from cds_service.record.build import build_record
-from tests.clinical.fhir import NATALIZUMAB, NOW, days_ago, infusions, medication, order, patient
+from tests.clinical.fhir import (
+    NATALIZUMAB,
+    NOW,
+    Resource,
+    days_ago,
+    infusions,
+    medication,
+    order,
+    patient,
+)
 
 
-def months(resources: list[dict], drafts: list[dict] | None = None) -> int:
+def months(resources: list[Resource], drafts: list[Resource] | None = None) -> int:
     drafts = drafts or [order()]
     data = HookData([patient(), *resources, *drafts], [drafts[0]], drafts, patient_id="p1")
     built = build_record(
@@ -31,7 +40,9 @@ def test_not_completed_infusions_do_not_count() -> None:
 
 
 def test_infusions_take_precedence_over_courses() -> None:
-    course = medication("MedicationStatement", NATALIZUMAB, status="completed", start="2015-01-01", end="2020-01-01")
+    course = medication(
+        "MedicationStatement", NATALIZUMAB, status="completed", start="2015-01-01", end="2020-01-01"
+    )
     assert months([*infusions(4), course]) == 4
 
 
@@ -47,8 +58,12 @@ def test_rounding_down_at_the_boundary() -> None:
 
 
 def test_span_from_earliest_start_to_latest_end() -> None:
-    first = medication("MedicationStatement", NATALIZUMAB, status="completed", start="2020-01-01", end="2020-12-31")
-    second = medication("MedicationRequest", NATALIZUMAB, status="completed", start="2022-01-01", end="2022-03-01")
+    first = medication(
+        "MedicationStatement", NATALIZUMAB, status="completed", start="2020-01-01", end="2020-12-31"
+    )
+    second = medication(
+        "MedicationRequest", NATALIZUMAB, status="completed", start="2022-01-01", end="2022-03-01"
+    )
     # 2020-01-01 .. 2022-03-01 = 790 days -> 25 months
     assert months([first, second]) == 25
 
@@ -68,14 +83,18 @@ def test_draft_orders_never_count() -> None:
 
 
 def test_entered_in_error_course_is_ignored() -> None:
-    course = medication("MedicationStatement", NATALIZUMAB, status="entered-in-error", start=days_ago(900))
+    course = medication(
+        "MedicationStatement", NATALIZUMAB, status="entered-in-error", start=days_ago(900)
+    )
     assert months([course]) == 0
 
 
 def test_medication_reference_to_contained_and_pooled_medication() -> None:
     contained = medication("MedicationStatement", NATALIZUMAB, status="active", start=days_ago(400))
     del contained["medicationCodeableConcept"]
-    contained["contained"] = [{"resourceType": "Medication", "id": "m", "code": {"text": "Tysabri"}}]
+    contained["contained"] = [
+        {"resourceType": "Medication", "id": "m", "code": {"text": "Tysabri"}}
+    ]
     contained["medicationReference"] = {"reference": "#m"}
     assert months([contained]) == 13
 

@@ -7,6 +7,8 @@ import pytest
 from tests.clinical.fhir import (
     CPT,
     RXNORM,
+    Resource,
+    card,
     concept,
     days_ago,
     infusions,
@@ -17,11 +19,10 @@ from tests.clinical.fhir import (
     rrms,
     run,
     topics,
-    card,
 )
 
 
-def found(resources: list[dict]) -> dict[str, str]:
+def found(resources: list[Resource]) -> dict[str, str]:
     return topics(run([rrms(), *resources]))
 
 
@@ -115,7 +116,12 @@ def test_high_risk_index_boundary(index: float, due: bool) -> None:
 
 
 def test_prior_immunosuppressant_is_high_risk_at_low_index() -> None:
-    prior = medication("MedicationRequest", concept(RXNORM, "1256", "azathioprine"), status="stopped", when="2010-01-01")
+    prior = medication(
+        "MedicationRequest",
+        concept(RXNORM, "1256", "azathioprine"),
+        status="stopped",
+        when="2010-01-01",
+    )
     resources = [jcv(days_ago(30), 0.5), *infusions(20), mri_report(days_ago(250)), prior]
     evaluation = run([rrms(), *resources])
     assert "mri-due" in topics(evaluation)

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 
 from tests.clinical.fhir import (
+    MSF,
     RXNORM,
+    Resource,
+    card,
     concept,
     days_ago,
     infusions,
@@ -16,14 +19,12 @@ from tests.clinical.fhir import (
     rrms,
     run,
     topics,
-    card,
-    MSF,
 )
 
 MITOXANTRONE = concept(RXNORM, "7005", "mitoxantrone")
 
 
-def risk(resources: list[dict]) -> str | None:
+def risk(resources: list[Resource]) -> str | None:
     return topics(run([rrms(), mri_report(days_ago(20)), *resources])).get("pml-risk")
 
 
@@ -49,8 +50,13 @@ def test_qualitative_result_wins_over_index() -> None:
 
 
 def test_value_string_and_codeable_concept() -> None:
-    assert risk([observation(concept(MSF, "anti-jcv-antibody"), days_ago(5), valueString="Negative")]) == "info"
-    positive = observation(concept(text="JCV antibody"), days_ago(5), valueCodeableConcept=concept(text="Positive"))
+    assert (
+        risk([observation(concept(MSF, "anti-jcv-antibody"), days_ago(5), valueString="Negative")])
+        == "info"
+    )
+    positive = observation(
+        concept(text="JCV antibody"), days_ago(5), valueCodeableConcept=concept(text="Positive")
+    )
     assert risk([positive]) == "warning"
 
 
@@ -78,7 +84,13 @@ def test_critical_index_boundary(index: float, expected: str) -> None:
 
 
 def test_prior_immunosuppressant_makes_low_index_critical() -> None:
-    prior = medication("MedicationStatement", MITOXANTRONE, status="completed", start="2015-01-01", end="2015-06-01")
+    prior = medication(
+        "MedicationStatement",
+        MITOXANTRONE,
+        status="completed",
+        start="2015-01-01",
+        end="2015-06-01",
+    )
     assert risk([jcv(days_ago(10), 0.6), *infusions(30), prior]) == "critical"
 
 

@@ -10,10 +10,12 @@ from cds_service.pipeline import HookData, evaluate
 from tests.clinical.fhir import (
     ICD,
     NOW,
+    PATIENT,
     RXNORM,
     SNOMED,
     TODAY,
-    PATIENT,
+    Resource,
+    card,
     concept,
     condition,
     days_ago,
@@ -23,12 +25,13 @@ from tests.clinical.fhir import (
     rrms,
     run,
     topics,
-    card,
 )
 
 
 def _birth_for_age(years: int, extra_days: int = 0) -> str:
-    return (date(TODAY.year - years, TODAY.month, TODAY.day) + timedelta(days=extra_days)).isoformat()
+    return (
+        date(TODAY.year - years, TODAY.month, TODAY.day) + timedelta(days=extra_days)
+    ).isoformat()
 
 
 def _run_with_birth(birth: str) -> dict[str, str]:
@@ -62,9 +65,13 @@ def test_pediatric_card_states_age() -> None:
 @pytest.mark.parametrize("clinical", ["active", "resolved", "inactive", None])
 @pytest.mark.parametrize(
     "code",
-    [concept(SNOMED, "22255007"), concept(ICD, "A81.2"), concept(text="Progressive multifocal leukoencephalopathy")],
+    [
+        concept(SNOMED, "22255007"),
+        concept(ICD, "A81.2"),
+        concept(text="Progressive multifocal leukoencephalopathy"),
+    ],
 )
-def test_pml_history_any_clinical_status_is_critical(code: dict, clinical: str | None) -> None:
+def test_pml_history_any_clinical_status_is_critical(code: Resource, clinical: str | None) -> None:
     found = topics(run([rrms(), condition(code, clinical=clinical, recorded=days_ago(2000))]))
     assert found["pml-history"] == "critical"
     assert "natalizumab-indicated" in found  # does not suppress other cards
@@ -75,7 +82,7 @@ def test_refuted_pml_is_ignored() -> None:
     assert "pml-history" not in found
 
 
-def _allergy(clinical: str | None = "active", code: dict | None = None) -> dict:
+def _allergy(clinical: str | None = "active", code: Resource | None = None) -> Resource:
     resource = {
         "resourceType": "AllergyIntolerance",
         "id": "allergy-1",
@@ -121,12 +128,14 @@ def test_other_allergy_is_ignored() -> None:
         concept(text="Kidney transplant status"),
     ],
 )
-def test_immunocompromising_conditions(code: dict) -> None:
+def test_immunocompromising_conditions(code: Resource) -> None:
     assert topics(run([rrms(), condition(code)]))["immunocompromised"] == "warning"
 
 
-@pytest.mark.parametrize("code", [concept(ICD, "C80.1"), concept(ICD, "C97"), concept(ICD, "K51.90")])
-def test_conditions_outside_the_immunocompromising_set(code: dict) -> None:
+@pytest.mark.parametrize(
+    "code", [concept(ICD, "C80.1"), concept(ICD, "C97"), concept(ICD, "K51.90")]
+)
+def test_conditions_outside_the_immunocompromising_set(code: Resource) -> None:
     assert "immunocompromised" not in topics(run([rrms(), condition(code)]))
 
 
