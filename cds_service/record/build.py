@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
@@ -42,7 +42,7 @@ from cds_service.record.model import (
     PhenotypeEvidence,
 )
 from cds_service.record.terminology import Terminology, terminology
-from cds_service.record.validate import validation_problem
+from cds_service.record.validate import VALIDATION_CACHE
 
 logger = logging.getLogger("cds_service.record")
 
@@ -140,7 +140,7 @@ class _Builder:
         known = self.validated.get(identity)
         if known is not None:
             return known
-        problem = validation_problem(resource)
+        problem = VALIDATION_CACHE.problem(resource, identity)
         self.validated[identity] = problem is None
         if problem is None:
             return True
@@ -154,14 +154,15 @@ class _Builder:
     def feed(self, resources: Iterable[Any]) -> None:
         seen: set[bytes] = set()
         for resource in resources:
-            if not isinstance(resource, Mapping):
+            if not isinstance(resource, dict):
                 self.skipped["(not a resource)"] += 1
                 continue
-            handler = self.handlers.get(str(resource.get("resourceType")))
-            if handler is None or is_excluded(resource):
+            rtype = resource.get("resourceType")
+            handler = self.handlers.get(rtype) if isinstance(rtype, str) else None
+            if handler is None:
                 continue
             relevant, read = handler
-            if not relevant(resource):
+            if not relevant(resource) or is_excluded(resource):
                 continue
             identity = _identity(resource)
             if identity in seen:
@@ -199,7 +200,7 @@ class _Builder:
 
     def _condition_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return any(self.tm[vs].match_concept(code) for vs in CONDITION_SETS)
+        return self.tm.any_of(CONDITION_SETS).match_concept(code)
 
     def _condition(self, resource: JSON) -> None:
         code = resource.get("code")
@@ -239,7 +240,7 @@ class _Builder:
 
     def _observation_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return any(self.tm[vs].match_concept(code) for vs in OBSERVATION_SETS)
+        return self.tm.any_of(OBSERVATION_SETS).match_concept(code)
 
     def _observation(self, resource: JSON) -> None:
         if resource.get("status") == "cancelled":
@@ -255,7 +256,7 @@ class _Builder:
             self.record.mri_exams.append(self.evidence(resource, when, code))
             count = number(resource.get("valueInteger"))
             quantity = resource.get("valueQuantity")
-            if count is None and isinstance(quantity, Mapping):
+            if count is None and isinstance(quantity, dict):
                 count = number(quantity.get("value"))
             if count is not None and count > 0:
                 self.record.mri_activity.append(
@@ -269,7 +270,7 @@ class _Builder:
     def _jcv(self, resource: JSON, when: date | None, code: Any) -> None:
         index: float | None = None
         quantity = resource.get("valueQuantity")
-        if isinstance(quantity, Mapping):
+        if isinstance(quantity, dict):
             index = number(quantity.get("value"))
         status = self._jcv_qualitative(resource)
         if status is None and index is not None:
@@ -345,9 +346,7 @@ class _Builder:
 
     def _medication_relevant(self, resource: JSON) -> bool:
         concept = self.medications.concept(resource)
-        return concept is not None and any(
-            self.tm[vs].match_concept(concept) for vs in MEDICATION_SETS
-        )
+        return concept is not None and self.tm.any_of(MEDICATION_SETS).match_concept(concept)
 
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
@@ -382,7 +381,7 @@ class _Builder:
     def natalizumab_orders(self, trigger_orders: Sequence[Any]) -> list[NatalizumabOrder]:
         orders: list[NatalizumabOrder] = []
         for order in trigger_orders:
-            if not isinstance(order, Mapping) or order.get("resourceType") != "MedicationRequest":
+            if not isinstance(order, dict) or order.get("resourceType") != "MedicationRequest":
                 continue
             if is_excluded(order):
                 continue
@@ -423,8 +422,8 @@ def build_record(
     now: datetime,
 ) -> BuildResult:
     """Index the pooled resources by clinical meaning (contract section 2)."""
-    drafts = [order for order in draft_orders if isinstance(order, Mapping)]
-    pooled = [r for r in resources if isinstance(r, Mapping)]
+    drafts = [order for order in draft_orders if isinstance(order, dict)]
+    pooled = [r for r in resources if isinstance(r, dict)]
     builder = _Builder([*pooled, *drafts], drafts, patient_id, now.date())
     orders = builder.natalizumab_orders(trigger_orders)
     if not orders:

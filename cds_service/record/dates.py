@@ -55,7 +55,7 @@ def first_date(resource: Mapping[str, Any], *fields: str) -> date | None:
         if value is None:
             continue
         if name.endswith("Period"):
-            parsed = parse_fhir_date(value.get("start")) if isinstance(value, Mapping) else None
+            parsed = parse_fhir_date(value.get("start")) if isinstance(value, dict) else None
         else:
             parsed = parse_fhir_date(value)
         if parsed is not None:

@@ -17,12 +17,12 @@ def reference_of(resource: JSON) -> str:
 
 
 def codes_of(concept: Any) -> set[str]:
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return set()
     codings = concept.get("coding")
     if not isinstance(codings, list):
         return set()
-    return {c["code"] for c in codings if isinstance(c, Mapping) and isinstance(c.get("code"), str)}
+    return {c["code"] for c in codings if isinstance(c, dict) and isinstance(c.get("code"), str)}
 
 
 def is_excluded(resource: JSON) -> bool:
@@ -39,7 +39,7 @@ def clinical_status(resource: JSON) -> str | None:
 
 def concept_label(concept: Any) -> str:
     """How the record names a concept: its text, else the first display, else a code."""
-    if not isinstance(concept, Mapping):
+    if not isinstance(concept, dict):
         return ""
     text = concept.get("text")
     if isinstance(text, str) and text.strip():
@@ -47,10 +47,10 @@ def concept_label(concept: Any) -> str:
     codings = concept.get("coding")
     if isinstance(codings, list):
         for coding in codings:
-            if isinstance(coding, Mapping) and isinstance(coding.get("display"), str):
+            if isinstance(coding, dict) and isinstance(coding.get("display"), str):
                 return str(coding["display"]).strip()
         for coding in codings:
-            if isinstance(coding, Mapping) and isinstance(coding.get("code"), str):
+            if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return f"{coding.get('system', '')} {coding['code']}".strip()
     return ""
 

@@ -7,7 +7,7 @@ or pooled ``Medication``; both count (contract section 2).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
@@ -31,13 +31,13 @@ class MedicationIndex:
         if inline is not None:
             return inline
         ref = resource.get("medicationReference")
-        if not isinstance(ref, Mapping):
+        if not isinstance(ref, dict):
             return None
         target = ref.get("reference")
         medication: JSON | None = None
         if isinstance(target, str) and target.startswith("#"):
             for contained in resource.get("contained") or []:
-                if isinstance(contained, Mapping) and contained.get("id") == target[1:]:
+                if isinstance(contained, dict) and contained.get("id") == target[1:]:
                     medication = contained
         elif isinstance(target, str):
             medication = self._by_ref.get(relative_reference(target))
@@ -57,9 +57,9 @@ def relative_reference(reference: str) -> str:
 
 def _request_period(resource: JSON) -> tuple[date | None, date | None]:
     dispense = resource.get("dispenseRequest")
-    validity = dispense.get("validityPeriod") if isinstance(dispense, Mapping) else None
+    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
     start = end = None
-    if isinstance(validity, Mapping):
+    if isinstance(validity, dict):
         start = parse_fhir_date(validity.get("start"))
         end = parse_fhir_date(validity.get("end"))
     return start or parse_fhir_date(resource.get("authoredOn")), end
@@ -67,7 +67,7 @@ def _request_period(resource: JSON) -> tuple[date | None, date | None]:
 
 def _statement_period(resource: JSON) -> tuple[date | None, date | None]:
     period = resource.get("effectivePeriod")
-    if isinstance(period, Mapping):
+    if isinstance(period, dict):
         return parse_fhir_date(period.get("start")), parse_fhir_date(period.get("end"))
     return parse_fhir_date(resource.get("effectiveDateTime")), None
 

@@ -18,6 +18,7 @@ ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MSF = "https://natalizumab-cds.example/fhir/CodeSystem/ms-findings"
+TEXT_CACHE_SIZE = 4096
 
 
 def normalise_code(system: str, code: str) -> str:
@@ -46,6 +47,8 @@ class ValueSetMatcher:
     codes: dict[tuple[str, str], CodedConcept] = field(default_factory=dict)
     prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pattern: re.Pattern[str] | None = None
+    _text_cache: dict[str, bool] = field(default_factory=dict, repr=False)
+    _systems: frozenset[str] | None = field(default=None, repr=False)
 
     def match_coding(self, system: str, code: str) -> bool:
         normalised = normalise_code(system, code)
@@ -54,23 +57,48 @@ class ValueSetMatcher:
         return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
 
     def match_text(self, text: str) -> bool:
-        return self.pattern is not None and self.pattern.search(text) is not None
+        """Regex search, memoised: long records repeat the same few displays thousands of times."""
+        if self.pattern is None:
+            return False
+        known = self._text_cache.get(text)
+        if known is None:
+            if len(self._text_cache) >= TEXT_CACHE_SIZE:
+                self._text_cache.clear()
+            known = self._text_cache[text] = self.pattern.search(text) is not None
+        return known
 
     def match_concept(self, concept: Any) -> bool:
-        """True when any coding, ``display`` or the ``text`` of a CodeableConcept matches."""
-        if not isinstance(concept, Mapping):
+        """True when any coding, ``display`` or the ``text`` of a CodeableConcept matches.
+
+        This runs once per resource of a long record, so it is written for speed: codes of a
+        system the set does not use are not even normalised.
+        """
+        if not isinstance(concept, dict):
             return False
-        for system, code, display in iter_codings(concept):
-            if system and code and self.match_coding(system, code):
-                return True
-            if display and self.match_text(display):
-                return True
+        codings = concept.get("coding")
+        if isinstance(codings, list):
+            systems = self.systems
+            for coding in codings:
+                if not isinstance(coding, dict):
+                    continue
+                system, code = coding.get("system"), coding.get("code")
+                if system in systems and isinstance(code, str) and self.match_coding(system, code):
+                    return True
+                display = coding.get("display")
+                if isinstance(display, str) and self.match_text(display):
+                    return True
         text = concept.get("text")
         return isinstance(text, str) and self.match_text(text)
 
+    @property
+    def systems(self) -> frozenset[str]:
+        if self._systems is None:
+            self._systems = frozenset(s for s, _ in self.codes) | frozenset(self.prefixes)
+        return self._systems
+
     def matching_codes(self, concept: Any) -> list[tuple[str, str]]:
         """(system, code) pairs of ``concept`` that are members, for precise distinctions."""
-        if not isinstance(concept, Mapping):
+        if not isinstance(concept, dict):
             return []
         return [
             (system, normalise_code(system, code))
@@ -84,7 +112,7 @@ def iter_codings(concept: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
     if not isinstance(codings, list):
         return
     for coding in codings:
-        if isinstance(coding, Mapping):
+        if isinstance(coding, dict):
             system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
             yield (
                 system if isinstance(system, str) else "",
@@ -114,14 +142,39 @@ def compile_valueset(valueset: Mapping[str, Any]) -> ValueSetMatcher:
     return matcher
 
 
+def merge(matchers: Iterable[ValueSetMatcher], merged_id: str) -> ValueSetMatcher:
+    """One matcher for "member of any of these sets": the cheap pre-filter on raw resources."""
+    merged = ValueSetMatcher(id=merged_id, title=merged_id)
+    prefixes: dict[str, set[str]] = {}
+    patterns: list[str] = []
+    for matcher in matchers:
+        merged.codes.update(matcher.codes)
+        for system, values in matcher.prefixes.items():
+            prefixes.setdefault(system, set()).update(values)
+        if matcher.pattern is not None:
+            patterns.append(matcher.pattern.pattern)
+    merged.prefixes = {system: tuple(sorted(values)) for system, values in prefixes.items()}
+    if patterns:
+        merged.pattern = re.compile("|".join(patterns), re.IGNORECASE)
+    return merged
+
+
 class Terminology:
     """All compiled value sets by id; attribute access fails loudly on a missing set."""
 
     def __init__(self, valuesets: Mapping[str, Mapping[str, Any]]) -> None:
         self._matchers = {vs_id: compile_valueset(vs) for vs_id, vs in valuesets.items()}
+        self._unions: dict[tuple[str, ...], ValueSetMatcher] = {}
 
     def __getitem__(self, valueset_id: str) -> ValueSetMatcher:
         return self._matchers[valueset_id]
+
+    def any_of(self, valueset_ids: tuple[str, ...]) -> ValueSetMatcher:
+        union = self._unions.get(valueset_ids)
+        if union is None:
+            union = merge((self[i] for i in valueset_ids), "|".join(valueset_ids))
+            self._unions[valueset_ids] = union
+        return union
 
     def ids(self) -> set[str]:
         return set(self._matchers)

@@ -6,8 +6,11 @@ answers "keep or skip", and the caller records the skip without any of the resou
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import logging
+import threading
+from collections import OrderedDict
 from collections.abc import Mapping
 from functools import cache
 from typing import Any
@@ -55,3 +58,38 @@ def validation_problem(resource: Mapping[str, Any]) -> str | None:
     except (ValueError, TypeError, RecursionError) as error:
         return f"invalid ({type(error).__name__})"
     return None
+
+
+class ValidationCache:
+    """Remembers verdicts by a digest of the resource's canonical JSON.
+
+    An EHR sends the same patient's resources again and again (order-select, then order-sign,
+    then the next order), and model validation is the costliest step per relevant resource.
+    Keys are content digests, so a changed resource is always validated afresh; only the
+    digest and the verdict are kept, never patient data.
+    """
+
+    def __init__(self, max_entries: int = 50_000) -> None:
+        self._entries: OrderedDict[bytes, str | None] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def problem(self, resource: Mapping[str, Any], canonical: bytes) -> str | None:
+        key = hashlib.blake2b(canonical, digest_size=16).digest()
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        verdict = validation_problem(resource)
+        with self._lock:
+            self._entries[key] = verdict
+            if len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return verdict
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+VALIDATION_CACHE = ValidationCache()
