@@ -52,7 +52,12 @@ def _alternatives(rules: Rules, phenotype: str) -> str:
 def _progressive(finding: Finding, rules: Rules) -> Text:
     phenotype = str(finding.values.get("indication", ""))
     if phenotype == "PPMS":
-        summary = "Not indicated in primary progressive MS: consider ocrelizumab instead"
+        preferred = (
+            rules.alternatives.ppms[0].drug.split(" (")[0] if rules.alternatives.ppms else ""
+        )
+        summary = "Not indicated in primary progressive MS" + (
+            f": consider {preferred} instead" if preferred else ""
+        )
         why = (
             "Natalizumab is not approved for **primary progressive MS**; in progressive disease "
             "without inflammatory activity its benefit is limited."
@@ -161,10 +166,8 @@ def _pml_risk(finding: Finding, rules: Rules) -> Text:
         index_text = f"index {fmt_number(index)}" if index is not None else "no index"
         prior = ", prior immunosuppressant" if values.get("prior_immunosuppressants") else ""
         lead = "High PML risk" if finding.indicator.value == "critical" else "PML risk"
-        summary = (
-            f"{lead}: anti-JCV positive ({index_text}{prior}), {months} months "
-            f"of natalizumab: {risk}"
-        )
+        exposure = f"{months} months of natalizumab" if months else "natalizumab not yet given"
+        summary = f"{lead}: anti-JCV positive ({index_text}{prior}), {exposure}: {risk}"
     stratum = values.get("stratum")
     band = values["band"]
     lines = []

@@ -56,7 +56,7 @@ def assess(
         monitoring.mri_due(record, now, rules),
     ]
     findings = [
-        replace(finding, evidence=tuple(sorted(finding.evidence, key=_evidence_order)))
+        replace(finding, evidence=tuple(sorted(set(finding.evidence), key=_evidence_order)))
         for finding in candidates
         if finding is not None
     ]

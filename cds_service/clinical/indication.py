@@ -6,6 +6,7 @@ activity = relapses and/or MRI activity, assessed at least yearly).
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from cds_service.clinical.findings import Finding, Indicator
@@ -67,8 +68,11 @@ def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Fin
     if phenotype is Phenotype.UNSPECIFIED:
         return _finding("ms-phenotype-unspecified", Indicator.WARNING, base, rules)
     if phenotype is Phenotype.PPMS:
-        return _finding(
-            "progressive-ms-not-indicated", Indicator.WARNING, base, rules, indication="PPMS"
+        return _with_alternatives(
+            _finding(
+                "progressive-ms-not-indicated", Indicator.WARNING, base, rules, indication="PPMS"
+            ),
+            [c for alt in rules.alternatives.ppms for c in alt.citations],
         )
     return _assess_spms(record, chosen, now, rules)
 
@@ -94,12 +98,19 @@ def _assess_spms(
         if p.coded_non_active and within(p.evidence.date, today, window)
     ]
     if recent_mri or non_active_coded:
-        return _finding(
-            "progressive-ms-not-indicated",
-            Indicator.WARNING,
-            (chosen.evidence, *non_active_coded, *recent_mri),
-            rules,
-            indication="non-active SPMS",
+        alternatives = rules.alternatives
+        return _with_alternatives(
+            _finding(
+                "progressive-ms-not-indicated",
+                Indicator.WARNING,
+                (chosen.evidence, *non_active_coded, *recent_mri),
+                rules,
+                indication="non-active SPMS",
+            ),
+            [
+                *alternatives.non_active_spms_citations,
+                *(c for alt in alternatives.active_spms for c in alt.citations),
+            ],
         )
     return _finding(
         "ms-activity-undetermined",
@@ -109,6 +120,13 @@ def _assess_spms(
         indication="SPMS",
         window_days=int(window),
     )
+
+
+def _with_alternatives(finding: Finding, citations: list[str]) -> Finding:
+    """The card names alternative therapies, so it cites their labels too."""
+    merged = list(finding.citations)
+    merged += [c for c in dict.fromkeys(citations) if c not in merged]
+    return replace(finding, citations=tuple(merged))
 
 
 def _finding(
