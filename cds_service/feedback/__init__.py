@@ -1,0 +1,1 @@
+"""Persistence of CDS Hooks feedback (SQLite by default, PostgreSQL by URL)."""

@@ -1,0 +1,128 @@
+"""Store feedback items idempotently in SQLite or PostgreSQL.
+
+``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` is used on both backends (same SQL semantics, one
+statement per item, one transaction per request), so a resent item is counted as a
+duplicate instead of raising, and concurrent resends cannot both be stored.
+All methods are blocking; the web layer runs them in a thread pool.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy.orm import Session
+
+from cds_service.feedback.models import Base, FeedbackRecord
+from cds_service.protocol.models import FeedbackItem
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    """How many items were new and how many had been stored before."""
+
+    stored: int
+    duplicates: int
+
+
+def _naive_utc(moment: datetime) -> datetime:
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment
+
+
+def _row(service_id: str, item: FeedbackItem, received_at: datetime) -> dict[str, Any]:
+    reason = item.override_reason.reason if item.override_reason else None
+    return {
+        "service_id": service_id,
+        "card_uuid": item.card,
+        "outcome": item.outcome,
+        "accepted_suggestions": [s.id for s in item.accepted_suggestions or []],
+        "override_reason_code": reason.code if reason else None,
+        "override_reason_system": reason.system if reason else None,
+        "override_reason_display": reason.display if reason else None,
+        "user_comment": item.override_reason.user_comment if item.override_reason else None,
+        "outcome_timestamp": _naive_utc(item.outcome_timestamp),
+        "received_at": _naive_utc(received_at),
+    }
+
+
+class FeedbackStore:
+    """The feedback table behind one SQLAlchemy engine."""
+
+    def __init__(self, database_url: str) -> None:
+        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+        self._schema_ready = False
+        self._schema_lock = threading.Lock()
+
+    def ensure_schema(self) -> None:
+        """Create the table if needed; safe to call often and from several processes."""
+        if self._schema_ready:
+            return
+        with self._schema_lock:
+            if self._schema_ready:
+                return
+            try:
+                Base.metadata.create_all(self.engine)
+            except SQLAlchemyError:
+                # Another worker may have created it at the same moment; accept that case.
+                if not inspect(self.engine).has_table(FeedbackRecord.__tablename__):
+                    raise
+            self._schema_ready = True
+
+    def store(
+        self, service_id: str, items: Sequence[FeedbackItem], received_at: datetime
+    ) -> StoreResult:
+        """Insert every item in one transaction; duplicates are skipped, not errors."""
+        self.ensure_schema()
+        table = FeedbackRecord.__table__
+        dialect = self.engine.dialect.name
+        if dialect == "postgresql":
+            insert: Any = postgresql.insert
+        elif dialect == "sqlite":
+            insert = sqlite.insert
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            raise RuntimeError(f"unsupported feedback database: {dialect}")
+        stored = 0
+        with self.engine.begin() as connection:
+            for item in items:
+                statement = (
+                    insert(table)
+                    .values(**_row(service_id, item, received_at))
+                    .on_conflict_do_nothing()
+                    .returning(table.c.id)
+                )
+                # RETURNING yields a row only when the insert happened; rowcount is not
+                # reliable across drivers for ON CONFLICT statements.
+                if connection.execute(statement).first() is not None:
+                    stored += 1
+        return StoreResult(stored=stored, duplicates=len(items) - stored)
+
+    def records(self, service_id: str | None = None) -> list[FeedbackRecord]:
+        """Stored items, oldest first (for operators and tests)."""
+        self.ensure_schema()
+        query = select(FeedbackRecord).order_by(FeedbackRecord.id)
+        if service_id is not None:
+            query = query.where(FeedbackRecord.service_id == service_id)
+        with Session(self.engine, expire_on_commit=False) as session:
+            return list(session.scalars(query))
+
+    def ping(self) -> bool:
+        """True when the database answers a trivial query (readiness)."""
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            self.ensure_schema()
+        except SQLAlchemyError:
+            return False
+        return True
+
+    def dispose(self) -> None:
+        """Close pooled connections (app shutdown)."""
+        self.engine.dispose()

@@ -1,0 +1,169 @@
+"""Request-level limits: content type, body size, JSON parsing.
+
+Kept apart from the routes so that limits can be tightened in one place (the security work
+adds depth and resource-count limits here) and so that every POST route applies the same
+checks in the same order: 415 before 413 before 400.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Final
+
+import orjson
+from starlette.requests import Request
+
+from cds_service.protocol.errors import (
+    INVALID_JSON,
+    PAYLOAD_TOO_LARGE,
+    UNSUPPORTED_MEDIA_TYPE,
+    ProtocolError,
+)
+
+
+def is_json_media_type(content_type: str | None) -> bool:
+    """``application/json`` or a ``+json`` type such as ``application/fhir+json``."""
+    if not content_type:
+        return False
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media == "application/json" or (
+        media.startswith("application/") and media.endswith("+json")
+    )
+
+
+def check_content_type(request: Request) -> None:
+    """Raise 415 unless the body is declared as JSON."""
+    if not is_json_media_type(request.headers.get("content-type")):
+        raise ProtocolError(
+            415, UNSUPPORTED_MEDIA_TYPE, "The request body must be sent as application/json."
+        )
+
+
+def _too_large(max_bytes: int) -> ProtocolError:
+    return ProtocolError(
+        413, PAYLOAD_TOO_LARGE, f"The request body is larger than the limit of {max_bytes} bytes."
+    )
+
+
+async def read_body(request: Request, max_bytes: int) -> bytes:
+    """Read the body, refusing (413) as soon as it exceeds ``max_bytes``.
+
+    ``Content-Length`` is checked first so an honest oversized upload is refused before it
+    is read; the streamed count catches chunked bodies and lying headers.
+    """
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        try:
+            length = int(declared)
+        except ValueError:
+            raise ProtocolError(
+                400, INVALID_JSON, "The Content-Length header is not a number."
+            ) from None
+        if length > max_bytes:
+            raise _too_large(max_bytes)
+    chunks: list[bytes] = []
+    total = 0
+    async for chunk in request.stream():
+        total += len(chunk)
+        if total > max_bytes:
+            raise _too_large(max_bytes)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def parse_json(body: bytes) -> Any:
+    """Parse with orjson; anything that is not one valid UTF-8 JSON document is a 400."""
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError:
+        raise ProtocolError(400, INVALID_JSON, "The request body is not valid JSON.") from None
+
+
+#: No field of a CDS Hooks call or FHIR resource needs a megabyte-long string.
+MAX_STRING_CHARS: Final = 1_000_000
+#: No array of a CDS Hooks call needs more items than this (bounds FHIR validation work).
+MAX_ARRAY_ITEMS: Final = 100_000
+TOO_DEEP: Final = "too_deep"
+TOO_MANY_RESOURCES: Final = "too_many_resources"
+VALUE_TOO_LARGE: Final = "value_too_large"
+
+
+def check_json_limits(
+    document: Any,
+    *,
+    max_depth: int,
+    max_resources: int,
+    max_string_chars: int = MAX_STRING_CHARS,
+    max_array_items: int = MAX_ARRAY_ITEMS,
+) -> None:
+    """Refuse absurd JSON before any model or FHIR validation sees it (issue 5).
+
+    Nesting deeper than ``max_depth`` containers is a 400 ``too_deep``; more than
+    ``max_resources`` objects with a ``resourceType`` is a 413 ``too_many_resources``; a
+    string or key longer than ``max_string_chars`` or an array longer than
+    ``max_array_items`` is a 413 ``value_too_large``. The walk is iterative (an explicit
+    stack, so no recursion limit can be hit) and touches each container once: linear in the
+    body size, which :func:`read_body` has already capped.
+    """
+    resources = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            if len(value) > max_string_chars:
+                raise _value_too_large()
+            continue
+        if not isinstance(value, dict | list):
+            continue
+        if depth > max_depth:
+            raise ProtocolError(
+                400, TOO_DEEP, f"The JSON body is nested deeper than {max_depth} levels."
+            )
+        if isinstance(value, dict):
+            if isinstance(value.get("resourceType"), str):
+                resources += 1
+                if resources > max_resources:
+                    raise ProtocolError(
+                        413,
+                        TOO_MANY_RESOURCES,
+                        f"The request holds more than {max_resources} FHIR resources.",
+                    )
+            for key in value:
+                if len(key) > max_string_chars:
+                    raise _value_too_large()
+            children: Any = value.values()
+        else:
+            if len(value) > max_array_items:
+                raise _value_too_large()
+            children = value
+        for child in children:
+            if isinstance(child, dict | list | str):
+                stack.append((child, depth + 1))
+
+
+def _value_too_large() -> ProtocolError:
+    return ProtocolError(
+        413, VALUE_TOO_LARGE, "The request holds a string or array larger than the service accepts."
+    )
+
+
+async def read_json(
+    request: Request,
+    max_bytes: int,
+    *,
+    max_depth: int | None = None,
+    max_resources: int | None = None,
+) -> Any:
+    """Content type, size and syntax checks of one JSON POST body, in contract order.
+
+    With ``max_depth``/``max_resources`` (the app passes its settings) the parsed document
+    also goes through :func:`check_json_limits`.
+    """
+    check_content_type(request)
+    document = parse_json(await read_body(request, max_bytes))
+    if max_depth is not None or max_resources is not None:
+        check_json_limits(
+            document,
+            max_depth=max_depth if max_depth is not None else 1024,
+            max_resources=max_resources if max_resources is not None else MAX_ARRAY_ITEMS,
+        )
+    return document
