@@ -35,6 +35,39 @@ _MODULES = {
 }
 
 
+# Element types fhir.resources imports lazily on first use; importing them at start-up keeps
+# the first call after a deploy as fast as the others.
+_ELEMENT_MODULES = (
+    "address",
+    "age",
+    "annotation",
+    "attachment",
+    "codeableconcept",
+    "coding",
+    "contactpoint",
+    "dosage",
+    "duration",
+    "extension",
+    "humanname",
+    "identifier",
+    "meta",
+    "narrative",
+    "period",
+    "quantity",
+    "range",
+    "ratio",
+    "reference",
+    "timing",
+)
+
+
+def preload_models() -> None:
+    for resource_type in _MODULES:
+        _model(resource_type)
+    for name in _ELEMENT_MODULES:
+        importlib.import_module(f"fhir.resources.R4B.{name}")
+
+
 @cache
 def _model(resource_type: str) -> Any:
     module = importlib.import_module(f"fhir.resources.R4B.{_MODULES[resource_type]}")
