@@ -1,0 +1,1 @@
+"""Load and latency benchmarks: the CDS service vs a bare-ASGI limit and a HealthChain peer."""

@@ -1,0 +1,172 @@
+"""Where does one order-sign call spend its time? Stage timings plus a pyinstrument profile.
+
+Runs everything in-process, no network: the bench generator's request for N resources is
+POSTed through the real app (``create_app``) with httpx's ASGITransport, and the same request is
+also pushed through each stage on its own (JSON parse, envelope models, gather, record build,
+the engine, response encoding) so a slow stage shows as a number, not
+a guess. The web layer runs the engine in a worker thread; this script runs it inline instead
+(pyinstrument samples one thread), which changes nothing in the work done.
+
+Usage: ``python bench/profile.py --n 5000`` (``--n 200`` for a realistic call).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+if __package__ in (None, ""):  # run as a script: make ``bench`` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import httpx
+import orjson
+from pyinstrument import Profiler
+
+from bench.generate import dumps, generate_request
+from cds_service import hook_call
+from cds_service.app import create_app
+from cds_service.config import Settings
+from cds_service.pipeline import HookData, evaluate
+from cds_service.protocol.gather import gather
+from cds_service.protocol.limits import check_json_limits
+from cds_service.protocol.models import parse_context, parse_hook_request
+from cds_service.record.build import build_record
+
+T = TypeVar("T")
+PATH = "/cds-services/natalizumab-order-sign"
+
+
+async def _inline(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    return func(*args, **kwargs)
+
+
+def _median_ms(func: Callable[[], object], repeat: int) -> float:
+    """Median CPU milliseconds of this thread: unlike wall time, immune to other processes."""
+    samples = []
+    for _ in range(repeat):
+        started = time.thread_time()
+        func()
+        samples.append((time.thread_time() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def _amedian_ms(func: Callable[[], Awaitable[object]], repeat: int) -> float:
+    samples = []
+    for _ in range(repeat):
+        started = time.thread_time()
+        await func()
+        samples.append((time.thread_time() - started) * 1000)
+    return statistics.median(samples)
+
+
+async def stage_timings(body: bytes, settings: Settings, repeat: int) -> dict[str, float]:
+    """Median milliseconds of each stage, each run alone on the same request."""
+    now = datetime.now(UTC)
+    parsed = orjson.loads(body)
+    request = parse_hook_request(parsed)
+    context = parse_context(request.hook, request.context)
+    gathered = await gather(request, context, settings, None)
+    data = HookData(
+        resources=gathered.resources,
+        trigger_orders=gathered.trigger_orders,
+        draft_orders=gathered.draft_orders,
+        unavailable=gathered.unavailable,
+        patient_id=gathered.patient_id,
+    )
+    kwargs: dict[str, Any] = {
+        "resources": data.resources,
+        "trigger_orders": data.trigger_orders,
+        "draft_orders": data.draft_orders,
+        "unavailable": data.unavailable,
+        "patient_id": data.patient_id,
+        "now": now,
+    }
+    build_ms = _median_ms(lambda: build_record(**kwargs), repeat)
+    evaluate_ms = _median_ms(lambda: evaluate(data, now), repeat)
+    cards = evaluate(data, now).cards
+    return {
+        "json parse (orjson)": _median_ms(lambda: orjson.loads(body), repeat),
+        "check_json_limits": _median_ms(
+            lambda: check_json_limits(
+                parsed, max_depth=settings.max_json_depth, max_resources=settings.max_resources
+            ),
+            repeat,
+        ),
+        "envelope models": _median_ms(
+            lambda: parse_context(request.hook, parse_hook_request(parsed).context), repeat
+        ),
+        "gather": await _amedian_ms(lambda: gather(request, context, settings, None), repeat),
+        "build_record": build_ms,
+        "assess + render_cards": evaluate_ms - build_ms,
+        "pipeline.evaluate (all)": evaluate_ms,
+        "response encode": _median_ms(lambda: orjson.dumps({"cards": cards}), repeat),
+    }
+
+
+async def http_calls(app: Any, body: bytes, count: int) -> list[float]:
+    """POST ``count`` times through the whole ASGI app; returns per-call CPU milliseconds."""
+    samples = []
+    transport = httpx.ASGITransport(app=app)
+    headers = {"Content-Type": "application/json"}
+    async with httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1") as client:
+        for _ in range(count):
+            started = time.thread_time()
+            response = await client.post(PATH, content=body, headers=headers)
+            samples.append((time.thread_time() - started) * 1000)
+            if response.status_code != 200 or not response.json()["cards"]:
+                raise RuntimeError(f"unexpected answer: {response.status_code} {response.text}")
+    return samples
+
+
+async def run(args: argparse.Namespace) -> None:
+    body = dumps(generate_request(args.n, seed=args.seed))
+    hook_call.run_in_threadpool = _inline  # type: ignore[attr-defined]  # one thread to sample
+    with tempfile.TemporaryDirectory(prefix="cds-profile-") as tmp:
+        settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'feedback.db'}")
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            await http_calls(app, body, 3)  # warm-up: imports, caches, schema
+            plain = await http_calls(app, body, args.calls)
+            print(
+                f"N={args.n} ({len(body):,} bytes): in-process HTTP call incl. client, "
+                f"median CPU of {args.calls}: {statistics.median(plain):.2f} ms "
+                f"(min {min(plain):.2f}, max {max(plain):.2f})"
+            )
+            print("\nStage timings (median CPU ms of this thread, each stage alone):")
+            for stage, ms in (await stage_timings(body, settings, args.calls)).items():
+                print(f"  {stage:<32} {ms:9.2f}")
+            profiler = Profiler(interval=args.interval, async_mode="disabled")
+            profiler.start()
+            await http_calls(app, body, args.calls)
+            profiler.stop()
+    text = profiler.output_text(unicode=False, color=False, show_all=False)
+    print(f"\npyinstrument call tree ({args.calls} calls, first {args.lines} lines):")
+    print("\n".join(text.splitlines()[: args.lines]))
+    flat = profiler.output_text(unicode=False, color=False, flat=True, flat_time="self")
+    print(f"\nHottest functions by self time (first {args.top}):")
+    print("\n".join(flat.splitlines()[: args.top + 6]))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Profile one order-sign call in-process")
+    parser.add_argument("--n", type=int, default=5000, help="prefetched resources (10-5000)")
+    parser.add_argument("--calls", type=int, default=0, help="calls to time (default by N)")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--interval", type=float, default=0.0005, help="sampling interval (s)")
+    parser.add_argument("--lines", type=int, default=70, help="call-tree lines to print")
+    parser.add_argument("--top", type=int, default=25, help="flat-profile rows to print")
+    args = parser.parse_args(argv)
+    args.calls = args.calls or max(5, min(200, 20_000 // args.n))
+    asyncio.run(run(args))
+
+
+if __name__ == "__main__":
+    main()
