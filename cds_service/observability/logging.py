@@ -51,6 +51,10 @@ def configure_logging(level: str = "INFO") -> None:
         handler.setFormatter(JsonFormatter())
         handler._cds_json = True  # type: ignore[attr-defined]
         logger.addHandler(handler)
+    # httpx logs every request URL at INFO, and FHIR search URLs carry the patient id: keep
+    # the HTTP client libraries quiet below WARNING even under an operator's root handler.
+    for library in ("httpx", "httpcore"):
+        logging.getLogger(library).setLevel(logging.WARNING)
 
 
 def log_access(**fields: Any) -> None:

@@ -88,7 +88,9 @@ def validation_problem(resource: Mapping[str, Any]) -> str | None:
     except ValidationError as error:
         locations = sorted({".".join(str(p) for p in e["loc"][:3]) for e in error.errors()})
         return f"invalid at {', '.join(locations[:5])}"
-    except (ValueError, TypeError, RecursionError) as error:
+    except Exception as error:
+        # fhir.resources can raise anything on hostile input (e.g. KeyError for a contained
+        # resource of an unknown resourceType); any failure means "invalid", never a 500.
         return f"invalid ({type(error).__name__})"
     return None
 
