@@ -19,6 +19,7 @@ SNOMED = "http://snomed.info/sct"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MSF = "https://natalizumab-cds.example/fhir/CodeSystem/ms-findings"
 TEXT_CACHE_SIZE = 4096
+MAX_TEXT_CHARS = 2000
 
 
 def normalise_code(system: str, code: str) -> str:
@@ -60,6 +61,9 @@ class ValueSetMatcher:
         """Regex search, memoised: long records repeat the same few displays thousands of times."""
         if self.pattern is None:
             return False
+        # Patterns such as "relapse ... multiple sclerosis" backtrack; on a hostile
+        # megabyte-long display that would cost seconds. Codes and displays are short.
+        text = text[:MAX_TEXT_CHARS]
         known = self._text_cache.get(text)
         if known is None:
             if len(self._text_cache) >= TEXT_CACHE_SIZE:

@@ -116,3 +116,14 @@ def test_card_invariants() -> None:
         for suggestion in c.get("suggestions", []):
             assert suggestion["uuid"] and suggestion["label"] and suggestion["actions"]
             assert c["selectionBehavior"] == "at-most-one"
+
+
+def test_huge_hostile_text_is_matched_in_bounded_time() -> None:
+    """A megabyte of "relapse" must not make the relapse pattern backtrack for seconds."""
+    import time
+
+    hostile = rrms()
+    hostile["code"] = concept(text="relapse " * 120_000)
+    started = time.process_time()
+    run([rrms(), hostile])
+    assert time.process_time() - started < 5  # unbounded matching takes minutes
