@@ -39,6 +39,9 @@ class FhirStub:
     delay_by_type: dict[str, float] = field(default_factory=dict)
     padding_by_type: dict[str, int] = field(default_factory=dict)
     foreign_next_types: set[str] = field(default_factory=set)
+    # Where "foreign" next links point: loopback, another port (nothing listens on 9), so a
+    # broken guard could never send test traffic off the machine.
+    foreign_base_url: str = "http://127.0.0.1:9/fhir"
     base_url: str = ""
     _server: ThreadingHTTPServer | None = None
     _thread: threading.Thread | None = None
@@ -102,7 +105,8 @@ class FhirStub:
             "entry": [{"resource": resource} for resource in page],
         }
         if offset + self.page_size < len(matches):
-            root = "http://203.0.113.9/fhir" if kind in self.foreign_next_types else self.base_url
+            foreign = kind in self.foreign_next_types
+            root = self.foreign_base_url if foreign else self.base_url
             bundle["link"] = [
                 {
                     "relation": "next",
