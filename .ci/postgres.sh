@@ -55,6 +55,9 @@ cds_start_postgres() {
   }
   "${CDS_PG_USER_CMD[@]}" "$CDS_PG_BIN/createdb" -h 127.0.0.1 -p "$port" -U cds cds_test
   export CDS_TEST_POSTGRES_URL="postgresql+psycopg://cds@127.0.0.1:$port/cds_test"
+  # How tests/security/test_load_faults.py restarts this server mid-run.
+  export CDS_PG_BIN CDS_PG_DATA CDS_PG_PORT="$port"
+  export CDS_TEST_PG_RESTART="bash $(dirname "${BASH_SOURCE[0]}")/pg_restart.sh"
   echo "postgres: started on 127.0.0.1:$port ($("$CDS_PG_BIN/postgres" --version))"
 }
 

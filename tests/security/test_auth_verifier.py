@@ -8,6 +8,7 @@ import hashlib
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,19 @@ def test_jwk_without_alg_member_still_verifies_rs384(issuer: EhrIssuer, tmp_path
     verify(make_verifier(path.as_uri()), issuer.token(AUD, "RS384"))
 
 
+@dataclass(frozen=True)
+class FromNow:
+    """A claim time relative to the moment the test runs."""
+
+    seconds: int
+
+
 @pytest.mark.parametrize(
     ("claims", "reason"),
     [
-        ({"exp": int(time.time()) - 61}, "expired"),
-        ({"iat": int(time.time()) + 120, "exp": int(time.time()) + 600}, "iat in the future"),
-        ({"nbf": int(time.time()) + 120}, "nbf"),
+        ({"exp": FromNow(-61)}, "expired"),
+        ({"iat": FromNow(120), "exp": FromNow(600)}, "iat in the future"),
+        ({"nbf": FromNow(120)}, "nbf"),
         ({"aud": "https://cds.test.example/cds-services/other-service"}, "aud"),
         ({"aud": "https://evil.example/cds-services/natalizumab-order-sign"}, "aud"),
         ({"aud": 42}, "aud"),
@@ -108,7 +116,11 @@ def test_jwk_without_alg_member_still_verifies_rs384(issuer: EhrIssuer, tmp_path
 def test_bad_claims_rejected(
     issuer: EhrIssuer, jwks_uri: str, claims: dict[str, Any], reason: str
 ) -> None:
-    assert reason in rejected(make_verifier(jwks_uri), issuer.token(AUD, claims=claims))
+    # Times are resolved when the test runs, not when it is collected (a long suite would
+    # otherwise carry "120 s in the future" into the leeway).
+    now = int(time.time())
+    resolved = {k: now + v.seconds if isinstance(v, FromNow) else v for k, v in claims.items()}
+    assert reason in rejected(make_verifier(jwks_uri), issuer.token(AUD, claims=resolved))
 
 
 def test_leeway_of_sixty_seconds(issuer: EhrIssuer, jwks_uri: str) -> None:

@@ -147,6 +147,7 @@ class Outage:
         self.began = self.ended = float("nan")
         self.claimed = False
         self.done = threading.Event()
+        self.error: BaseException | None = None
 
     def run(self) -> None:
         app: Any = self.live.server.config.app
@@ -162,6 +163,8 @@ class Outage:
                 self.database_dir.rename(away)
                 time.sleep(OUTAGE_SECONDS)
                 away.rename(self.database_dir)
+        except BaseException as error:  # reported by the test, not lost in the thread
+            self.error = error
         finally:
             self.ended = time.monotonic()
             self.done.set()
@@ -279,6 +282,7 @@ def test_load_with_flaky_fhir_server_and_database_outage(
                 future.result()
         elapsed = time.monotonic() - run_started
         assert outage.done.wait(timeout=120), "the outage never ran"
+        assert outage.error is None, f"the outage could not be staged: {outage.error!r}"
 
     allowed = {"service": {200, 412}, "feedback": {200, 503}, "readyz": {200, 503}}
     wrong = [(o.kind, o.status, o.body) for o in outcomes if o.status not in allowed[o.kind]]
