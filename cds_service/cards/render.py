@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from cds_service.cards.markdown import escape, fmt_date, shorten
+from cds_service.cards.markdown import escape, fmt_date, fmt_number, shorten
 from cds_service.cards.texts import TEXTS
 from cds_service.clinical.findings import Finding, Indicator
 from cds_service.knowledge.loader import Knowledge, knowledge
@@ -41,12 +41,9 @@ def _facts(finding: Finding) -> list[str]:
     if finding.topic == "pml-risk":
         index = values.get("index")
         facts.append(f"- Anti-JCV antibody status: **{values['status']}**")
-        facts.append(
-            "- Index of the latest positive result: "
-            + (f"{index:g}" if index is not None else "not reported")
-            if values["status"] == "positive"
-            else "- Index: not used for a negative patient"
-        )
+        if values["status"] == "positive":
+            shown = fmt_number(index) if index is not None else "not reported"
+            facts.append(f"- Index of the latest positive result: {shown}")
         facts.append(
             f"- Natalizumab exposure: **{values['months']} months** "
             f"({escape(values['exposure_method'])})"

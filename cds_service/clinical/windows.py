@@ -4,11 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date, timedelta
-from typing import TypeVar
 
 from cds_service.record.model import Evidence
-
-T = TypeVar("T")
 
 
 def within(event: date | None, today: date, days: float) -> bool:

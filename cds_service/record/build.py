@@ -104,11 +104,9 @@ class _Builder:
         pooled: Sequence[JSON],
         draft_orders: Sequence[JSON],
         patient_id: str | None,
-        today: date,
     ) -> None:
         self.tm: Terminology = terminology()
         self.thresholds = knowledge().rules.thresholds
-        self.today = today
         self.patient_id = patient_id
         self.record = PatientRecord()
         self.medications = MedicationIndex(pooled)
@@ -424,7 +422,7 @@ def build_record(
     """Index the pooled resources by clinical meaning (contract section 2)."""
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
-    builder = _Builder([*pooled, *drafts], drafts, patient_id, now.date())
+    builder = _Builder([*pooled, *drafts], drafts, patient_id)
     orders = builder.natalizumab_orders(trigger_orders)
     if not orders:
         return BuildResult(PatientRecord(), [], [], [])
