@@ -120,3 +120,18 @@ def test_negative_card_is_info_without_override_reasons() -> None:
     pml = card(run([rrms(), jcv(days_ago(10), 0.1)]), "pml-risk")
     assert pml["indicator"] == "info"
     assert "overrideReasons" not in pml
+
+
+@pytest.mark.parametrize(("infusion_count", "band"), [(0, 0), (24, 0), (25, 1), (49, 2), (90, 2)])
+def test_card_states_the_table_estimate_for_stratum_and_band(
+    infusion_count: int, band: int
+) -> None:
+    from cds_service.knowledge.loader import knowledge
+
+    table = knowledge().rules.pml_risk
+    expected = table.stratum("positive-no-prior-is-index-gt-1.5").estimates_per_1000[band]
+    evaluation = run([rrms(), jcv(days_ago(10), 2.0), *infusions(infusion_count, 3000)])
+    detail = card(evaluation, "pml-risk")["detail"]
+    assert f"**{expected:g} per 1,000" in detail
+    assert table.exposure_bands[band].label in detail
+    assert ("beyond the table" in detail) is (infusion_count > 72)
