@@ -21,6 +21,8 @@ import orjson
 
 from cds_service.config import Settings
 from cds_service.protocol.allowlist import is_within_server
+from cds_service.protocol.errors import ProtocolError
+from cds_service.protocol.limits import check_json_limits
 
 
 class FetchError(Exception):
@@ -67,6 +69,8 @@ class FhirFetcher:
         self._max_bytes = settings.fhir_max_response_bytes
         self._max_pages = max(1, settings.fhir_max_pages)
         self._total_timeout = settings.fhir_total_timeout_s
+        self._max_depth = settings.max_json_depth
+        self._max_resources = settings.max_resources
 
     async def fetch(self, base_url: str, query: str, token: str | None) -> list[Any]:
         """GET ``base_url/query`` and every ``next`` page; return the parsed JSON documents.
@@ -119,9 +123,20 @@ class FhirFetcher:
             # A URL the allow-list accepted but httpx cannot encode (e.g. odd host names).
             raise FetchError("invalid_url") from None
         try:
-            return orjson.loads(body), len(body)
+            document = orjson.loads(body)
         except orjson.JSONDecodeError:
             raise FetchError("invalid_json") from None
+        # Fetched data meets the same limits as a request body before anything validates it.
+        try:
+            check_json_limits(
+                document,
+                max_depth=self._max_depth,
+                max_resources=self._max_resources,
+                body_bytes=len(body),
+            )
+        except ProtocolError as error:
+            raise FetchError(error.error) from None
+        return document, len(body)
 
 
 async def timed_fetch(

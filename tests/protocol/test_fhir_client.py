@@ -120,3 +120,19 @@ def test_read_returns_the_single_resource() -> None:
     finally:
         stub.stop()
     assert pages == [{"resourceType": "Patient", "id": "p1", "birthDate": "1985-04-02"}]
+
+
+def test_fetched_json_meets_the_request_limits() -> None:
+    """A server on the allow-list still cannot hand the service absurdly nested JSON."""
+    nested: Any = {"url": "x"}
+    for _ in range(80):
+        nested = {"url": "x", "extension": [nested]}
+    deep = {**observations(1)[0], "extension": [nested]}
+    server = start_fhir_stub([deep], page_size=10)
+    try:
+        with pytest.raises(FetchError) as caught:
+            fetch(server, "Observation?patient=p1", Settings(max_json_depth=64))
+        assert caught.value.reason == "too_deep"
+        assert fetch(server, "Observation?patient=p1", Settings(max_json_depth=400))
+    finally:
+        server.stop()
