@@ -212,3 +212,15 @@ def test_ms_indication_takes_precedence_over_crohns() -> None:
 
 def test_nothing_recorded_is_no_approved_indication() -> None:
     assert indication([]) == ("no-approved-indication", "warning")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("RRMS", "natalizumab-indicated"),
+        ("SPMS", "ms-activity-undetermined"),
+        ("PPMS", "progressive-ms-not-indicated"),
+    ],
+)
+def test_phenotype_abbreviations(text: str, expected: str) -> None:
+    assert indication([condition(concept(text=text), recorded=days_ago(10))])[0] == expected

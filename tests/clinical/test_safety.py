@@ -179,3 +179,15 @@ def test_concomitant_immunosuppressant_is_critical_in_crohns() -> None:
 def test_tnf_inhibitor_by_text() -> None:
     resources = [rrms(), medication("MedicationRequest", concept(text="Infliximab 5 mg/kg"))]
     assert "concomitant-immunotherapy" in topics(run(resources))
+
+
+@pytest.mark.parametrize(
+    "text", ["HIV test negative", "HIV screening", "HIV pre-exposure prophylaxis", "Walking aids"]
+)
+def test_hiv_mentions_that_are_not_infection_do_not_fire(text: str) -> None:
+    assert "immunocompromised" not in topics(run([rrms(), condition(concept(text=text))]))
+
+
+def test_aids_by_abbreviation() -> None:
+    found = topics(run([rrms(), condition(concept(text="AIDS"))]))
+    assert found["immunocompromised"] == "warning"
