@@ -1,15 +1,41 @@
-"""Markdown helpers: record text reaches cards escaped, so it cannot forge links or markup."""
+"""Record text reaches cards as literal text: no HTML, no links, no markdown of its own.
+
+The detail is markdown that EHRs render with CommonMark/GFM (often with "linkify"), and many
+render the plain-text summary as HTML too. So record text is *defanged* first (a URL or a
+domain name loses the shape autolinkers look for: ``evil[.]example``, ``https[:]//``), then,
+in markdown, every ASCII punctuation character is backslash-escaped (CommonMark renders an
+escaped character as itself, and an escape also splits the text run a linkifier scans), and
+in the plain-text summary ``<`` and ``>`` become look-alike angle quotes, so no tag survives.
+"""
 
 from __future__ import annotations
 
 import re
 from datetime import date
 
-_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+!|<>])")
+_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+_SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
+_DOMAIN = re.compile(r"(?i)\b(?:[a-z0-9-]+\.)+[a-z]{2,}\b")
+
+
+def _collapse(text: str) -> str:
+    return " ".join(text.split())
+
+
+def defang(text: str) -> str:
+    """Break URLs, e-mail addresses and domain names so no renderer makes them links."""
+    text = _SCHEME.sub(r"\1[:]", text)
+    return _DOMAIN.sub(lambda match: match.group(0).replace(".", "[.]"), text)
 
 
 def escape(text: str) -> str:
-    return _SPECIAL.sub(r"\\\1", " ".join(text.split()))
+    """Record text for the markdown detail: renders exactly as written (defanged)."""
+    return _PUNCTUATION.sub(r"\\\1", defang(_collapse(text)))
+
+
+def plain(text: str) -> str:
+    """Record text for the plain-text summary: no tag, no link, one line."""
+    return defang(_collapse(text)).replace("<", "‹").replace(">", "›")
 
 
 def fmt_date(value: date | None) -> str:

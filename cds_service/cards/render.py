@@ -10,12 +10,13 @@ from cds_service.cards.markdown import escape, fmt_date, fmt_number, shorten
 from cds_service.cards.texts import TEXTS
 from cds_service.clinical.findings import Finding, Indicator
 from cds_service.knowledge.loader import Knowledge, knowledge
-from cds_service.record.model import NatalizumabOrder, PatientRecord
+from cds_service.record.model import Evidence, Exposure, NatalizumabOrder, PatientRecord
 
 TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/override-reason"
 SOURCE_LABEL = "Natalizumab CDS"
 MAX_EVIDENCE_LINES = 12
+SERIES_MIN = 3
 
 
 def _topic_displays(kb: Knowledge) -> dict[str, str]:
@@ -24,17 +25,52 @@ def _topic_displays(kb: Knowledge) -> dict[str, str]:
 
 
 def _evidence_lines(finding: Finding) -> list[str]:
-    lines = [
-        f"- {escape(item.description) or 'record'}: {fmt_date(item.date)} "
-        f"({escape(item.reference)})"
-        for item in finding.evidence[:MAX_EVIDENCE_LINES]
-    ]
-    if len(finding.evidence) > MAX_EVIDENCE_LINES:
-        lines.append(f"- … and {len(finding.evidence) - MAX_EVIDENCE_LINES} more records")
+    """One line per record; a series (3 or more records that read alike) as one line with its
+    count, first and last date, so ten infusions do not push the other facts off the card."""
+    groups: dict[str, list[Evidence]] = {}
+    for item in finding.evidence:
+        groups.setdefault(item.description, []).append(item)
+    lines: list[str] = []
+    for description, items in groups.items():
+        name = escape(description) or "record"
+        if len(items) >= SERIES_MIN:
+            dates = sorted(i.date for i in items if i.date is not None)
+            first = fmt_date(dates[0]) if dates else fmt_date(None)
+            last = fmt_date(dates[-1]) if dates else fmt_date(None)
+            lines.append(f"- {name}: {len(items)} records, first {first}, last {last}")
+        else:
+            lines += [f"- {name}: {fmt_date(i.date)} ({escape(i.reference)})" for i in items]
+    if len(lines) > MAX_EVIDENCE_LINES:
+        hidden = len(lines) - MAX_EVIDENCE_LINES
+        lines = [*lines[:MAX_EVIDENCE_LINES], f"- … and {hidden} more records"]
     return lines
 
 
-def _facts(finding: Finding) -> list[str]:
+def exposure_lines(exposure: Exposure) -> list[str]:
+    """Exposure and both ways of counting it; both are shown when they differ."""
+    lines = [f"- Natalizumab exposure: **{exposure.months} months**"]
+    if exposure.infusions:
+        lines.append(
+            f"- Completed infusions: {exposure.infusions} (first "
+            f"{fmt_date(exposure.first_infusion)}, last {fmt_date(exposure.last_infusion)})"
+        )
+    if exposure.span_start is not None and (exposure.span_months or not exposure.infusions):
+        end = "ongoing" if exposure.span_ongoing else fmt_date(exposure.span_end)
+        lines.append(
+            f"- Statements and requests: {exposure.span_months} months "
+            f"({fmt_date(exposure.span_start)} to {end})"
+        )
+    if exposure.counted_twice_differently and exposure.infusions and exposure.span_start:
+        lines.append(
+            "- The two counts differ (infusions given elsewhere are often recorded only as a "
+            "statement): the larger is used."
+        )
+    if not exposure.infusions and exposure.span_start is None:
+        lines.append("- No previous natalizumab treatment recorded")
+    return lines
+
+
+def _facts(finding: Finding, record: PatientRecord) -> list[str]:
     """Derived values worth stating beside the raw records (exposure, index, age)."""
     values = finding.values
     facts: list[str] = []
@@ -44,25 +80,37 @@ def _facts(finding: Finding) -> list[str]:
         if values["status"] == "positive":
             shown = fmt_number(index) if index is not None else "not reported"
             facts.append(f"- Index of the latest positive result: {shown}")
-        facts.append(
-            f"- Natalizumab exposure: **{values['months']} months** "
-            f"({escape(values['exposure_method'])})"
-        )
+        facts += exposure_lines(values["exposure"])
         prior = values.get("prior_immunosuppressants") or []
         facts.append(
             "- Prior immunosuppressant: " + (escape(", ".join(prior)) if prior else "none recorded")
         )
     elif finding.topic == "mri-due":
-        facts.append(f"- Natalizumab exposure: {values['months']} months")
+        facts.append(
+            "- Natalizumab therapy: "
+            + ("current" if record.therapy.current else "none current (a start or restart)")
+        )
+        facts += exposure_lines(record.exposure)
     elif finding.topic == "pediatric-patient":
         facts.append(f"- Age at this order: {values['age_years']} years")
     return facts
+
+
+def _product_rule(finding: Finding, kb: Knowledge) -> str:
+    """The rule's product decision in words, its numbers filled from the thresholds."""
+    text = kb.rules.rule(finding.topic).product_rule
+    if not text:
+        return ""
+    literals = {name: t.literal for name, t in kb.rules.thresholds.named().items()}
+    return "Product rule: " + text.format(**literals)
 
 
 def _sources(finding: Finding, kb: Knowledge) -> list[str]:
     lines = []
     for citation in finding.citations:
         source = kb.sources.get(citation)
+        if source is not None and source.internal:
+            continue  # project documents are not clinical sources: the rule says it in words
         if source is None:
             lines.append(f"- {escape(citation)}")
             continue
@@ -73,9 +121,15 @@ def _sources(finding: Finding, kb: Knowledge) -> list[str]:
     return lines
 
 
-def _detail(finding: Finding, explanation: str, notes: Sequence[str], kb: Knowledge) -> str:
+def _detail(
+    finding: Finding,
+    record: PatientRecord,
+    explanation: str,
+    notes: Sequence[str],
+    kb: Knowledge,
+) -> str:
     parts = [explanation]
-    facts = _facts(finding)
+    facts = _facts(finding, record)
     evidence = _evidence_lines(finding)
     if facts or evidence:
         parts.append("**Facts used**\n\n" + "\n".join(facts + evidence))
@@ -83,6 +137,9 @@ def _detail(finding: Finding, explanation: str, notes: Sequence[str], kb: Knowle
         parts.append("**Facts used**\n\n- No matching record found in the data supplied.")
     if notes:
         parts.append("**Data notes**\n\n" + "\n".join(f"- {escape(n)}" for n in notes))
+    product_rule = _product_rule(finding, kb)
+    if product_rule:
+        parts.append(product_rule)
     parts.append("**Sources**\n\n" + "\n".join(_sources(finding, kb)))
     return "\n\n".join(parts)
 
@@ -135,9 +192,9 @@ def render_card(
     summary, explanation = TEXTS[finding.topic](finding, kb.rules)
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": shorten(summary, 139),
+        "summary": shorten(summary, 139),  # record text in it went through ``plain``
         "indicator": finding.indicator.value,
-        "detail": _detail(finding, explanation, notes, kb),
+        "detail": _detail(finding, record, explanation, notes, kb),
         "source": {
             "label": SOURCE_LABEL,
             "topic": {

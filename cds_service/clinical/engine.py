@@ -11,19 +11,21 @@ from cds_service.clinical.findings import Finding
 from cds_service.knowledge.loader import Rules, knowledge
 from cds_service.record.model import Evidence, NatalizumabOrder, PatientRecord
 
-# Stable order of topics within the same indicator, so identical input gives identical output.
+# Within one indicator: the indication card first, then the safety cards, then monitoring
+# (contract section 3); a stable order, so identical input gives identical output.
 TOPIC_ORDER = (
-    "pml-history",
-    "natalizumab-hypersensitivity",
-    "concomitant-immunotherapy",
-    "pml-risk",
     "natalizumab-indicated",
     "progressive-ms-not-indicated",
+    "spms-on-natalizumab-review",
     "ms-activity-undetermined",
     "ms-phenotype-unspecified",
     "no-approved-indication",
     "pediatric-patient",
+    "pml-history",
+    "natalizumab-hypersensitivity",
     "immunocompromised",
+    "concomitant-immunotherapy",
+    "pml-risk",
     "jcv-test-due",
     "mri-due",
 )
@@ -47,7 +49,7 @@ def assess(
     candidates = [
         indicated,
         safety.pediatric(record, now, rules),
-        safety.pml_history(record, rules),
+        safety.pml_history(record, now, rules),
         safety.hypersensitivity(record, rules),
         safety.immunocompromised(record, rules),
         safety.concomitant_immunotherapy(record, indicated, rules),

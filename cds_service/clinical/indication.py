@@ -1,7 +1,8 @@
 """Does natalizumab suit this patient's disease? Exactly one indication finding per call.
 
-Phenotype precedence and the activity assessment follow contract section 2 (Lublin 2014:
-activity = relapses and/or MRI activity, assessed at least yearly).
+Phenotype precedence follows contract section 2; SPMS is judged by its activity
+(``clinical.activity``) and by whether natalizumab is current (``record.therapy``): activity
+suppressed by the drug is a response, not proof of non-active disease.
 """
 
 from __future__ import annotations
@@ -9,8 +10,8 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from cds_service.clinical.activity import assess_activity
 from cds_service.clinical.findings import Finding, Indicator
-from cds_service.clinical.windows import recent, within
 from cds_service.knowledge.loader import Rules
 from cds_service.record.model import Evidence, PatientRecord, Phenotype, PhenotypeEvidence
 
@@ -32,18 +33,9 @@ def select_phenotype(record: PatientRecord) -> PhenotypeEvidence | None:
     return latest_of(progressive) or latest_of(relapsing) or latest_of(unspecified)
 
 
-def activity_evidence(record: PatientRecord, now: datetime, rules: Rules) -> list[Evidence]:
-    """Relapse, MRI activity (count > 0) or a coded "active" MS, within the activity window."""
-    today = now.date()
-    window = rules.thresholds.activity_window_days.value
-    evidence = recent(record.relapses, today, window)
-    evidence += recent((a.evidence for a in record.mri_activity), today, window)
-    evidence += [
-        p.evidence
-        for p in record.phenotypes
-        if p.coded_active and within(p.evidence.date, today, window)
-    ]
-    return evidence
+def ms_or_cis(record: PatientRecord) -> bool:
+    """MS of any phenotype, or CIS, is recorded (the MRI rules apply to these only)."""
+    return select_phenotype(record) is not None
 
 
 def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Finding:
@@ -61,51 +53,74 @@ def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Fin
 
     phenotype = chosen.phenotype
     base = (chosen.evidence,)
+    on_therapy = record.therapy.current
     if phenotype.relapsing:
         return _finding(
             "natalizumab-indicated", Indicator.INFO, base, rules, indication=phenotype.value
         )
     if phenotype is Phenotype.UNSPECIFIED:
-        return _finding("ms-phenotype-unspecified", Indicator.WARNING, base, rules)
+        # Before ICD-10-CM FY2026, G35 was the only MS code: on a continuation it is a coding
+        # gap to close, not a doubt about the indication worth a warning on every order.
+        indicator = Indicator.INFO if on_therapy else Indicator.WARNING
+        return _finding("ms-phenotype-unspecified", indicator, base, rules, on_therapy=on_therapy)
     if phenotype is Phenotype.PPMS:
         return _with_alternatives(
             _finding(
-                "progressive-ms-not-indicated", Indicator.WARNING, base, rules, indication="PPMS"
+                "progressive-ms-not-indicated",
+                Indicator.WARNING,
+                (*base, *_current_by(record)),
+                rules,
+                indication="PPMS",
+                on_therapy=on_therapy,
             ),
             [c for alt in rules.alternatives.ppms for c in alt.citations],
         )
     return _assess_spms(record, chosen, now, rules)
 
 
+def _current_by(record: PatientRecord) -> tuple[Evidence, ...]:
+    use = record.therapy.current_by
+    return (use.evidence,) if use is not None else ()
+
+
 def _assess_spms(
     record: PatientRecord, chosen: PhenotypeEvidence, now: datetime, rules: Rules
 ) -> Finding:
-    today = now.date()
-    window = rules.thresholds.activity_window_days.value
-    active = activity_evidence(record, now, rules)
-    if active:
+    """Active -> indicated; on therapy -> review; non-active off treatment -> not indicated;
+    only on-treatment non-activity (a restart) -> review; nothing assessed -> undetermined."""
+    activity = assess_activity(record, now, rules)
+    window = int(rules.thresholds.activity_window_days.value)
+    latest = activity.latest_assessment
+    if activity.active:
         return _finding(
             "natalizumab-indicated",
             Indicator.INFO,
-            (chosen.evidence, *active),
+            (chosen.evidence, *activity.active),
             rules,
             indication="active SPMS",
         )
-    recent_mri = recent(record.mri_exams, today, window)
-    non_active_coded = [
-        p.evidence
-        for p in record.phenotypes
-        if p.coded_non_active and within(p.evidence.date, today, window)
-    ]
-    if recent_mri or non_active_coded:
+    therapy = record.therapy
+    if therapy.current or (activity.on_treatment and not activity.non_active):
+        return _finding(
+            "spms-on-natalizumab-review",
+            Indicator.INFO,
+            (chosen.evidence, *_current_by(record), *activity.on_treatment, *activity.non_active),
+            rules,
+            on_therapy=therapy.current,
+            latest_assessment=latest,
+            last_exposure=therapy.last_exposure,
+            unassessed_mris=list(activity.unassessed_mris),
+        )
+    if activity.non_active:
         alternatives = rules.alternatives
         return _with_alternatives(
             _finding(
                 "progressive-ms-not-indicated",
                 Indicator.WARNING,
-                (chosen.evidence, *non_active_coded, *recent_mri),
+                (chosen.evidence, *activity.non_active),
                 rules,
                 indication="non-active SPMS",
+                on_therapy=False,
             ),
             [
                 *alternatives.non_active_spms_citations,
@@ -115,10 +130,13 @@ def _assess_spms(
     return _finding(
         "ms-activity-undetermined",
         Indicator.WARNING,
-        (chosen.evidence,),
+        (chosen.evidence, *activity.unassessed_mris),
         rules,
         indication="SPMS",
-        window_days=int(window),
+        window_days=window,
+        unassessed_mris=list(activity.unassessed_mris),
+        gd_only=list(activity.gd_only),
+        latest_assessment=latest,
     )
 
 

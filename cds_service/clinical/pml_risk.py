@@ -54,7 +54,7 @@ def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding | No
     index = summary.index
     if summary.status is JcvStatus.NEGATIVE:
         indicator = Indicator.INFO
-    elif months >= thresholds.pml_critical_min_exposure_months.value and (
+    elif months > thresholds.pml_critical_exposure_above_months.value and (
         prior_is or index is None or index > thresholds.pml_critical_index_above.value
     ):
         indicator = Indicator.CRITICAL
@@ -64,8 +64,10 @@ def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding | No
     table = rules.pml_risk
     stratum = select_stratum(table, summary, prior_is)
     band, beyond = exposure_band(table, months)
-    evidence = [result.evidence for result in record.jcv_results]
-    evidence += list(record.exposure.evidence)
+    evidence = [
+        part for result in record.jcv_results for part in result.parts or (result.evidence,)
+    ]
+    evidence += list(record.exposure.courses)
     evidence += [use.evidence for use in record.prior_immunosuppressants]
     citations = list(rules.rule("pml-risk").citations)
     if stratum is not None:
@@ -79,11 +81,12 @@ def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding | No
             "status": summary.status.value,
             "index": index,
             "months": months,
-            "exposure_method": record.exposure.method,
+            "exposure": record.exposure,
             "prior_immunosuppressants": sorted({u.name for u in record.prior_immunosuppressants}),
             "stratum": stratum,
             "band": table.exposure_bands[band],
             "estimate": stratum.estimates_per_1000[band] if stratum else None,
+            "estimate_verified": table.estimate_verified(stratum, band) if stratum else False,
             "beyond_table": beyond,
             "unit": table.unit,
             "caveat": table.caveat,

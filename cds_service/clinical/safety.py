@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from cds_service.clinical.findings import Finding, Indicator
+from cds_service.clinical.windows import recent
 from cds_service.knowledge.loader import Rules
 from cds_service.record.dates import age_in_years
 from cds_service.record.model import Evidence, PatientRecord
@@ -33,10 +34,25 @@ def pediatric(record: PatientRecord, now: datetime, rules: Rules) -> Finding | N
     return _finding("pediatric-patient", Indicator.WARNING, (evidence,), rules, age_years=age)
 
 
-def pml_history(record: PatientRecord, rules: Rules) -> Finding | None:
-    if not record.pml_history:
+def pml_history(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:
+    """PML had (contraindicated) or suspected (withhold until PML is excluded).
+
+    A JC virus DNA result is suspicion only while recent; a PML diagnosis counts whatever its
+    clinical status.
+    """
+    window = rules.thresholds.jcv_dna_window_days.value
+    dna = recent(record.jcv_dna_positive, now.date(), window)
+    suspected = (*record.pml_suspected, *dna)
+    if not record.pml_history and not suspected:
         return None
-    return _finding("pml-history", Indicator.CRITICAL, tuple(record.pml_history), rules)
+    return _finding(
+        "pml-history",
+        Indicator.CRITICAL,
+        (*record.pml_history, *suspected),
+        rules,
+        history=bool(record.pml_history),
+        suspected=bool(suspected),
+    )
 
 
 def hypersensitivity(record: PatientRecord, rules: Rules) -> Finding | None:

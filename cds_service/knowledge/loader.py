@@ -31,13 +31,30 @@ class Source(_Strict):
     url: str = ""
     verified: bool
     verification: str = ""
+    internal: bool = False  # a project document: never listed among a card's sources
+
+
+UNIT_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years", "index": ""}
 
 
 class Threshold(_Strict):
+    """A cut-off with its unit; ``display`` is how a card says it ("6 months" for 183 d)."""
+
     value: float
     unit: str
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
+    display: str = ""
+
+    @property
+    def literal(self) -> str:
+        """The value with its unit ("183 days"), for stating a product rule exactly."""
+        return f"{self.value:g} {UNIT_WORDS.get(self.unit, self.unit)}".strip()
+
+    @property
+    def spoken(self) -> str:
+        """How a card says the interval: its ``display``, else the exact value."""
+        return self.display or self.literal
 
 
 class Thresholds(_Strict):
@@ -45,23 +62,43 @@ class Thresholds(_Strict):
 
     activity_window_days: Threshold
     jcv_retest_days: Threshold
-    mri_routine_days: Threshold
-    mri_high_risk_days: Threshold
-    mri_high_risk_min_exposure_months: Threshold
-    mri_high_risk_index_above: Threshold
-    pml_critical_min_exposure_months: Threshold
-    pml_critical_index_above: Threshold
     jcv_retest_waived_index_above: Threshold
     jcv_index_negative_below: Threshold
     jcv_index_positive_above: Threshold
+    jcv_no_test_after_plasma_exchange_days: Threshold
+    jcv_no_test_after_ivig_months: Threshold
+    mri_start_days: Threshold
+    mri_on_therapy_days: Threshold
+    mri_high_risk_days: Threshold
+    mri_high_risk_min_exposure_months: Threshold
+    pml_critical_exposure_above_months: Threshold
+    pml_critical_index_above: Threshold
     adult_age_years: Threshold
     days_per_month: Threshold
+    infusion_dedup_days: Threshold
+    current_infusion_days: Threshold
+    current_course_min_days: Threshold
+    current_statement_asserted_days: Threshold
+    treatment_period_tail_days: Threshold
+    rebound_after_last_dose_weeks: Threshold
+    jcv_dna_window_days: Threshold
+
+    def named(self) -> dict[str, Threshold]:
+        return {
+            name: value for name, value in self.__dict__.items() if isinstance(value, Threshold)
+        }
 
 
 class Rule(_Strict):
+    """One card topic's rule. ``product_rule`` is the product decision the card states in words
+    (``{threshold_name}`` placeholders are filled from the thresholds), instead of citing an
+    internal document as if it were a clinical source.
+    """
+
     id: str
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
+    product_rule: str = ""
 
 
 class ExposureBand(_Strict):
@@ -82,6 +119,7 @@ class RiskStratum(_Strict):
     estimates_per_1000: tuple[float, ...]
     citations: tuple[str, ...] = Field(min_length=1)
     verified: bool
+    estimates_verified: tuple[bool, ...] | None = None
     note: str = ""
     anti_jcv: str | None = None
     prior_immunosuppressant: bool | None = None
@@ -102,7 +140,16 @@ class PmlRiskTable(_Strict):
         for stratum in self.strata:
             if len(stratum.estimates_per_1000) != len(self.exposure_bands):
                 raise ValueError(f"stratum {stratum.id}: one estimate per exposure band needed")
+            flags = stratum.estimates_verified
+            if flags is not None and len(flags) != len(self.exposure_bands):
+                raise ValueError(f"stratum {stratum.id}: one verification flag per band needed")
         return self
+
+    def estimate_verified(self, stratum: RiskStratum, band: int) -> bool:
+        """Whether the figure of one band was verified (a row may be verified only in part)."""
+        if stratum.estimates_verified is not None:
+            return stratum.verified and stratum.estimates_verified[band]
+        return stratum.verified
 
     def stratum(self, stratum_id: str) -> RiskStratum:
         for stratum in self.strata:
@@ -180,7 +227,7 @@ class Knowledge(_Strict):
         """Every source id cited anywhere, so tests can check each one resolves."""
         cited: set[str] = set()
         rules = self.rules
-        for threshold in rules.thresholds.__dict__.values():
+        for threshold in rules.thresholds.named().values():
             cited.update(threshold.citations)
         for rule in rules.rules:
             cited.update(rule.citations)

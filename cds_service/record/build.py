@@ -29,19 +29,21 @@ from cds_service.record.fhir import (
     number,
     reference_of,
 )
-from cds_service.record.medications import MedicationIndex, natalizumab_exposure
+from cds_service.record.jcv import JcvGrouper
+from cds_service.record.medications import MedicationIndex
 from cds_service.record.model import (
     Evidence,
-    JcvResult,
-    JcvStatus,
+    LesionKind,
     MedicationUse,
-    MriActivity,
+    MriLesionCount,
     NatalizumabOrder,
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
 )
+from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import Terminology, terminology
+from cds_service.record.therapy import exposure, read_use, therapy
 from cds_service.record.validate import VALIDATION_CACHE
 
 logger = logging.getLogger("cds_service.record")
@@ -57,7 +59,11 @@ CONDITION_SETS = (
     "immunocompromising-conditions",
     "pml-history",
 )
-OBSERVATION_SETS = ("ms-relapse", "mri-activity", "brain-mri", "anti-jcv-antibody")
+OBSERVATION_SETS = ("ms-relapse", "mri-activity", "brain-mri", "anti-jcv-antibody", "jcv-dna")
+LESION_KINDS = {
+    "mri-new-or-enlarging-t2-lesions": LesionKind.NEW_OR_ENLARGING_T2,
+    "mri-gd-enhancing-lesions": LesionKind.GD_ENHANCING,
+}
 MEDICATION_SETS = ("natalizumab", "prior-immunosuppressants", "concomitant-immunotherapy")
 MEDICATION_TYPES = frozenset(
     {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
@@ -112,8 +118,7 @@ class _Builder:
         self.medications = MedicationIndex(pooled)
         self.draft_keys = {key for key in map(_draft_key, draft_orders) if key}
         self.draft_identities = {_identity(order) for order in draft_orders}
-        self.administrations: list[JSON] = []
-        self.courses: list[JSON] = []
+        self.jcv = JcvGrouper(self.tm, self.thresholds)
         self.skipped: Counter[str] = Counter()
         self.patients: list[JSON] = []
         self.validated: dict[bytes, bool] = {}
@@ -160,6 +165,8 @@ class _Builder:
             if handler is None:
                 continue
             relevant, read = handler
+            if rtype == "DiagnosticReport":
+                self.jcv.note_report(resource)  # a lab report groups the results of one test
             if not relevant(resource) or is_excluded(resource):
                 continue
             identity = _identity(resource)
@@ -204,7 +211,10 @@ class _Builder:
         code = resource.get("code")
         recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
         if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
-            self.record.pml_history.append(self.evidence(resource, recorded, code))
+            target = (
+                self.record.pml_suspected if is_suspected(resource) else self.record.pml_history
+            )
+            target.append(self.evidence(resource, recorded, code))
         if self.tm["ms-relapse"].match_concept(code):
             onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
             self.record.relapses.append(self.evidence(resource, onset, code))
@@ -252,54 +262,27 @@ class _Builder:
         if self.tm["mri-activity"].match_concept(code):
             # Any lesion count, even 0, documents that a brain MRI was done on that date.
             self.record.mri_exams.append(self.evidence(resource, when, code))
-            count = number(resource.get("valueInteger"))
-            quantity = resource.get("valueQuantity")
-            if count is None and isinstance(quantity, dict):
-                count = number(quantity.get("value"))
-            if count is not None and count > 0:
-                self.record.mri_activity.append(
-                    MriActivity(self.evidence(resource, when, code), count)
-                )
+            self._lesion_count(resource, when, code)
         elif self.tm["brain-mri"].match_concept(code):
             self.record.mri_exams.append(self.evidence(resource, when, code))
-        if self.tm["anti-jcv-antibody"].match_concept(code) and resource.get("status") in JCV_FINAL:
-            self._jcv(resource, when, code)
+        final = resource.get("status") in JCV_FINAL
+        if self.tm["jcv-dna"].match_concept(code):
+            if final and jcv_dna_detected(resource, self.tm):
+                self.record.jcv_dna_positive.append(self.evidence(resource, when, code))
+        elif self.tm["anti-jcv-antibody"].match_concept(code) and final:
+            self.jcv.add(resource, self.evidence(resource, when, code))
 
-    def _jcv(self, resource: JSON, when: date | None, code: Any) -> None:
-        index: float | None = None
+    def _lesion_count(self, resource: JSON, when: date | None, code: Any) -> None:
+        count = number(resource.get("valueInteger"))
         quantity = resource.get("valueQuantity")
-        if isinstance(quantity, dict):
-            index = number(quantity.get("value"))
-        status = self._jcv_qualitative(resource)
-        if status is None and index is not None:
-            thresholds = self.thresholds
-            if index > thresholds.jcv_index_positive_above.value:
-                status = JcvStatus.POSITIVE
-            elif index < thresholds.jcv_index_negative_below.value:
-                status = JcvStatus.NEGATIVE
-            else:
-                status = JcvStatus.INDETERMINATE
-        if status is None:
-            return
-        self.record.jcv_results.append(
-            JcvResult(self.evidence(resource, when, code), status, index)
+        if count is None and isinstance(quantity, dict):
+            count = number(quantity.get("value"))
+        kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
+        if count is None or count < 0 or len(kinds) != 1:
+            return  # no count, or a coding that claims both kinds: not a usable assessment
+        self.record.mri_lesion_counts.append(
+            MriLesionCount(self.evidence(resource, when, code), kinds.pop(), count)
         )
-
-    def _jcv_qualitative(self, resource: JSON) -> JcvStatus | None:
-        candidates: list[Any] = [resource.get("valueCodeableConcept")]
-        value_string = resource.get("valueString")
-        if isinstance(value_string, str):
-            candidates.append({"text": value_string})
-        candidates.extend(concepts(resource.get("interpretation")))
-        for concept in candidates:
-            for status, valueset in (
-                (JcvStatus.NEGATIVE, "jcv-result-negative"),
-                (JcvStatus.INDETERMINATE, "jcv-result-indeterminate"),
-                (JcvStatus.POSITIVE, "jcv-result-positive"),
-            ):
-                if self.tm[valueset].match_concept(concept):
-                    return status
-        return None
 
     def _exam_relevant(self, resource: JSON) -> bool:
         return self.tm["brain-mri"].match_concept(resource.get("code"))
@@ -352,12 +335,9 @@ class _Builder:
         status = resource.get("status")
         draft = self.is_draft(resource)
         if self.tm["natalizumab"].match_concept(concept):
-            if draft or status in NOT_DONE - {"cancelled"}:
-                return
-            if rtype == "MedicationAdministration":
-                self.administrations.append(resource)
-            elif rtype == "MedicationStatement" or status != "draft":
-                self.courses.append(resource)
+            given = None if draft else read_use(resource, concept)
+            if given is not None:
+                self.record.natalizumab.append(given)
             return
         when = first_date(
             resource,
@@ -429,12 +409,10 @@ def build_record(
     builder.feed([*resources, *drafts])
     builder.finish_patient()
     record = builder.record
-    record.exposure = natalizumab_exposure(
-        builder.administrations,
-        builder.courses,
-        now.date(),
-        builder.thresholds.days_per_month.value,
-    )
+    record.jcv_results = builder.jcv.results()
+    thresholds = builder.thresholds
+    record.exposure = exposure(record.natalizumab, now.date(), thresholds)
+    record.therapy = therapy(record.natalizumab, now.date(), thresholds)
     record.unavailable = unavailable
     skipped = builder.skipped
     return BuildResult(

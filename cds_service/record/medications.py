@@ -1,4 +1,4 @@
-"""Which drug a medication record is about, and how long natalizumab has been given.
+"""Which drug a medication record is about (natalizumab history: ``record.therapy``).
 
 Medication can be coded inline (``medicationCodeableConcept``) or by reference to a contained
 or pooled ``Medication``; both count (contract section 2).
@@ -6,14 +6,10 @@ or pooled ``Medication``; both count (contract section 2).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
-from datetime import date
 from typing import Any
 
-from cds_service.record.dates import first_date, parse_fhir_date
-from cds_service.record.fhir import JSON, reference_of
-from cds_service.record.model import Evidence, Exposure
+from cds_service.record.fhir import JSON
 
 
 class MedicationIndex:
@@ -53,73 +49,3 @@ def relative_reference(reference: str) -> str:
     """``Type/id`` from a relative or absolute reference, without any ``_history`` part."""
     parts = reference.split("/_history/")[0].rstrip("/").split("/")
     return "/".join(parts[-2:])
-
-
-def _request_period(resource: JSON) -> tuple[date | None, date | None]:
-    dispense = resource.get("dispenseRequest")
-    validity = dispense.get("validityPeriod") if isinstance(dispense, dict) else None
-    start = end = None
-    if isinstance(validity, dict):
-        start = parse_fhir_date(validity.get("start"))
-        end = parse_fhir_date(validity.get("end"))
-    return start or parse_fhir_date(resource.get("authoredOn")), end
-
-
-def _statement_period(resource: JSON) -> tuple[date | None, date | None]:
-    period = resource.get("effectivePeriod")
-    if isinstance(period, dict):
-        return parse_fhir_date(period.get("start")), parse_fhir_date(period.get("end"))
-    return parse_fhir_date(resource.get("effectiveDateTime")), None
-
-
-def natalizumab_exposure(
-    administrations: list[JSON], courses: list[JSON], today: date, days_per_month: float
-) -> Exposure:
-    """Months of natalizumab: completed infusions if any, else the span of recorded courses.
-
-    One infusion counts as one month (monthly dosing, US label section 2); otherwise the days
-    from the earliest start to the latest end (today while a course is ongoing).
-    """
-    completed = [a for a in administrations if a.get("status") == "completed"]
-    if completed:
-        evidence = tuple(
-            Evidence(
-                reference_of(a),
-                first_date(a, "effectiveDateTime", "effectivePeriod"),
-                "natalizumab infusion (completed)",
-            )
-            for a in completed
-        )
-        return Exposure(len(completed), f"{len(completed)} completed infusions", evidence)
-
-    starts: list[date] = []
-    ends: list[date] = []
-    evidence_list: list[Evidence] = []
-    for course in courses:
-        if course.get("resourceType") == "MedicationRequest":
-            start, end = _request_period(course)
-        else:
-            start, end = _statement_period(course)
-        if start is None:
-            continue
-        ongoing = course.get("status") == "active"
-        end = today if ongoing else (end or start)
-        starts.append(start)
-        ends.append(end)
-        evidence_list.append(
-            Evidence(
-                reference_of(course),
-                start,
-                f"natalizumab {course.get('resourceType')} ({course.get('status')}), "
-                f"{start.isoformat()} to {'ongoing' if ongoing else end.isoformat()}",
-            )
-        )
-    if not starts:
-        return Exposure(0, "no previous natalizumab treatment recorded")
-    days = max(0, (max(ends) - min(starts)).days)
-    months = math.floor(days / days_per_month)
-    return Exposure(
-        months,
-        f"{days} days from {min(starts).isoformat()} to {max(ends).isoformat()}",
-        tuple(evidence_list),
-    )

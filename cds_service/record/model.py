@@ -52,17 +52,38 @@ class PhenotypeEvidence:
     coded_non_active: bool = False  # e.g. ICD-10-CM G35.C2 (value set spms-non-active-codes)
 
 
+class LesionKind(StrEnum):
+    """The two structured MRI results the contract reads (MSF codes)."""
+
+    NEW_OR_ENLARGING_T2 = "new-or-enlarging-t2"
+    GD_ENHANCING = "gd-enhancing"
+
+
 @dataclass(frozen=True)
-class MriActivity:
+class MriLesionCount:
+    """A structured lesion count of a brain MRI; a count of 0 is kept (it is an assessment)."""
+
     evidence: Evidence
+    kind: LesionKind
     count: float
+
+    @property
+    def active(self) -> bool:
+        return self.count > 0
 
 
 @dataclass(frozen=True)
 class JcvResult:
+    """One anti-JCV test: the Observations a lab reported for it, already grouped.
+
+    ``parts`` are the grouped Observations (antibody and index are often reported separately);
+    ``evidence`` is the group's representative (its latest part).
+    """
+
     evidence: Evidence
     status: JcvStatus
     index: float | None
+    parts: tuple[Evidence, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -73,13 +94,73 @@ class MedicationUse:
     name: str
 
 
+class UseKind(StrEnum):
+    ADMINISTRATION = "administration"
+    STATEMENT = "statement"
+    REQUEST = "request"
+
+
+@dataclass(frozen=True)
+class NatalizumabUse:
+    """One natalizumab record that is not a draft order of this call.
+
+    ``start``/``end`` are the dates the record gives (an administration has one date, as its
+    start); ``recorded`` is a statement's ``dateAsserted`` or a request's ``authoredOn``.
+    ``status`` is the FHIR status.
+    """
+
+    evidence: Evidence
+    kind: UseKind
+    status: str
+    start: date | None
+    end: date | None = None
+    recorded: date | None = None
+
+
 @dataclass(frozen=True)
 class Exposure:
-    """Natalizumab exposure in whole months and how it was counted."""
+    """Natalizumab exposure in whole months, with both ways of counting it (contract section 2).
 
-    months: int
-    method: str
-    evidence: tuple[Evidence, ...] = ()
+    ``months`` is the larger of the de-duplicated infusion count and the statement/request span.
+    """
+
+    months: int = 0
+    infusions: int = 0
+    first_infusion: date | None = None
+    last_infusion: date | None = None
+    span_months: int = 0
+    span_start: date | None = None
+    span_end: date | None = None
+    span_ongoing: bool = False
+    courses: tuple[Evidence, ...] = ()
+
+    @property
+    def counted_twice_differently(self) -> bool:
+        """True when the two counts disagree, so the card shows both."""
+        return self.infusions != self.span_months and bool(self.infusions or self.span_months)
+
+
+@dataclass(frozen=True)
+class Therapy:
+    """Current natalizumab therapy and the natalizumab treatment period (contract section 2).
+
+    ``current_by`` is the record that makes therapy current (None: a start or restart).
+    The treatment period runs from ``period_start`` to ``period_end`` inclusive.
+    """
+
+    current_by: NatalizumabUse | None = None
+    period_start: date | None = None
+    period_end: date | None = None
+    last_exposure: date | None = None
+
+    @property
+    def current(self) -> bool:
+        return self.current_by is not None
+
+    def in_period(self, day: date | None) -> bool:
+        if day is None or self.period_start is None or self.period_end is None:
+            return False
+        return self.period_start <= day <= self.period_end
 
 
 @dataclass(frozen=True)
@@ -99,12 +180,16 @@ class PatientRecord:
     crohns: list[Evidence] = field(default_factory=list)
     relapses: list[Evidence] = field(default_factory=list)
     mri_exams: list[Evidence] = field(default_factory=list)
-    mri_activity: list[MriActivity] = field(default_factory=list)
+    mri_lesion_counts: list[MriLesionCount] = field(default_factory=list)
     jcv_results: list[JcvResult] = field(default_factory=list)
-    exposure: Exposure = field(default_factory=lambda: Exposure(0, "no natalizumab history"))
+    jcv_dna_positive: list[Evidence] = field(default_factory=list)
+    natalizumab: list[NatalizumabUse] = field(default_factory=list)
+    exposure: Exposure = field(default_factory=Exposure)
+    therapy: Therapy = field(default_factory=Therapy)
     prior_immunosuppressants: list[MedicationUse] = field(default_factory=list)
     concomitant_immunotherapy: list[MedicationUse] = field(default_factory=list)
     immunocompromising: list[Evidence] = field(default_factory=list)
     pml_history: list[Evidence] = field(default_factory=list)
+    pml_suspected: list[Evidence] = field(default_factory=list)
     hypersensitivity: list[Evidence] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()

@@ -1,4 +1,4 @@
-"""Natalizumab exposure: infusions first, else the span of recorded courses (contract section 2)."""
+"""Natalizumab exposure: the larger of infusions and the span of courses (contract section 2)."""
 
 from __future__ import annotations
 
@@ -39,11 +39,16 @@ def test_not_completed_infusions_do_not_count() -> None:
     assert months(given) == 3
 
 
-def test_infusions_take_precedence_over_courses() -> None:
+def test_the_larger_of_infusions_and_course_span_counts() -> None:
+    # An outside centre's five-year course, recorded only as a statement, outweighs 4 infusions.
     course = medication(
         "MedicationStatement", NATALIZUMAB, status="completed", start="2015-01-01", end="2020-01-01"
     )
-    assert months([*infusions(4), course]) == 4
+    assert months([*infusions(4), course]) == 59  # 1826 days / 30.4375
+    short = medication(
+        "MedicationStatement", NATALIZUMAB, status="completed", start="2015-01-01", end="2015-03-01"
+    )
+    assert months([*infusions(4), short]) == 4
 
 
 def test_ongoing_statement_runs_to_now() -> None:

@@ -100,12 +100,12 @@ def test_spms_with_recent_relapse_is_indicated() -> None:
     ],
 )
 def test_spms_mri_activity_window_boundary(age: int, expected: str) -> None:
-    # An activity Observation also evidences an MRI exam on its date; at 366 days there is no
-    # activity, and the exam one day later is within 12 months, so it is non-active SPMS.
+    # At 366 days the active scan is outside the window; the scan one day later counted no
+    # new or enlarging T2 lesion, which is non-activity evidence: non-active SPMS.
     resources = [
         spms(recorded=days_ago(800)),
         mri_activity(days_ago(age), 2),
-        mri_report(days_ago(age - 1)),
+        mri_activity(days_ago(age - 1), 0, kind="mri-new-or-enlarging-t2-lesions"),
     ]
     assert indication(resources)[0] == expected
 
@@ -117,9 +117,27 @@ def test_spms_relapse_window_boundary(age: int, expected: str) -> None:
     assert indication([spms(recorded=days_ago(800)), relapse(days_ago(age))])[0] == expected
 
 
-def test_mri_activity_zero_count_is_an_exam_without_activity() -> None:
+def test_new_t2_count_of_zero_is_non_activity_evidence() -> None:
+    t2_zero = mri_activity(days_ago(30), 0, kind="mri-new-or-enlarging-t2-lesions")
+    assert indication([spms(recorded=days_ago(800)), t2_zero]) == (
+        "progressive-ms-not-indicated",
+        "warning",
+    )
+
+
+def test_gadolinium_count_of_zero_alone_leaves_activity_undetermined() -> None:
     resources = [spms(recorded=days_ago(800)), mri_activity(days_ago(30), 0)]
-    assert indication(resources) == ("progressive-ms-not-indicated", "warning")
+    assert indication(resources) == ("ms-activity-undetermined", "warning")
+
+
+def test_free_text_mri_report_is_not_an_assessment_and_is_named() -> None:
+    report = mri_report(days_ago(40))
+    report["code"] = concept(text="MRI brain: several new T2 lesions, see report")
+    evaluation = run([spms(recorded=days_ago(800)), report])
+    assert topics(evaluation)["ms-activity-undetermined"] == "warning"
+    detail = card(evaluation, "ms-activity-undetermined")["detail"]
+    assert f"DiagnosticReport/{report['id']}" in detail.replace("\\", "")
+    assert "lesion counts" in detail
 
 
 def test_spms_active_icd_code_recorded_recently_is_activity() -> None:

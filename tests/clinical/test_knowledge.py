@@ -99,19 +99,62 @@ def test_contract_codes_are_members() -> None:
 
 def test_threshold_values_match_the_contract() -> None:
     t = KB.rules.thresholds
-    assert t.activity_window_days.value == 365
-    assert t.jcv_retest_days.value == 183
-    assert t.mri_high_risk_days.value == 183
-    assert t.mri_routine_days.value == 365
-    assert t.mri_high_risk_min_exposure_months.value == 18
-    assert t.pml_critical_min_exposure_months.value == 24
-    assert t.mri_high_risk_index_above.value == 0.9
-    assert t.pml_critical_index_above.value == 1.5
-    assert t.jcv_retest_waived_index_above.value == 1.5
-    assert t.jcv_index_negative_below.value == 0.20
-    assert t.jcv_index_positive_above.value == 0.40
-    assert t.adult_age_years.value == 18
-    assert t.days_per_month.value == 30.4375
+    expected = {
+        "activity_window_days": 365,
+        "jcv_retest_days": 183,
+        "jcv_retest_waived_index_above": 1.5,
+        "jcv_index_negative_below": 0.20,
+        "jcv_index_positive_above": 0.40,
+        "jcv_no_test_after_plasma_exchange_days": 14,
+        "jcv_no_test_after_ivig_months": 6,
+        "mri_start_days": 92,
+        "mri_on_therapy_days": 365,
+        "mri_high_risk_days": 122,
+        "mri_high_risk_min_exposure_months": 18,
+        "pml_critical_exposure_above_months": 24,
+        "pml_critical_index_above": 1.5,
+        "adult_age_years": 18,
+        "days_per_month": 30.4375,
+        "infusion_dedup_days": 14,
+        "current_infusion_days": 90,
+        "current_course_min_days": 30,
+        "current_statement_asserted_days": 365,
+        "treatment_period_tail_days": 183,
+        "rebound_after_last_dose_weeks": 12,
+        "jcv_dna_window_days": 365,
+    }
+    assert {name: th.value for name, th in t.named().items()} == expected
+
+
+def test_displayed_intervals_agree_with_their_values() -> None:
+    """A card says "6 months" for 183 days: the spoken form must be the value, rounded."""
+    per_month = KB.rules.thresholds.days_per_month.value
+    for name, threshold in KB.rules.thresholds.named().items():
+        if not threshold.display:
+            continue
+        amount, unit = threshold.display.split()
+        if threshold.unit == "d" and unit.startswith("month"):
+            assert round(threshold.value / per_month) == int(amount), name
+        elif threshold.unit == "d" and unit.startswith("week"):
+            assert threshold.value == int(amount) * 7, name
+        else:
+            assert threshold.value == int(amount), name
+
+
+def test_product_rules_name_only_known_thresholds() -> None:
+    names = KB.rules.thresholds.named()
+    for rule in KB.rules.rules:
+        for placeholder in re.findall(r"{(\w+)}", rule.product_rule):
+            assert placeholder in names, (rule.id, placeholder)
+
+
+def test_rules_shown_on_cards_cite_no_internal_document() -> None:
+    internal = {sid for sid, source in KB.sources.items() if source.internal}
+    assert "natalizumab-cds-contract" in internal
+    for rule in KB.rules.rules:
+        assert not internal.intersection(rule.citations), rule.id
+    for stratum in KB.rules.pml_risk.strata:
+        assert not internal.intersection(stratum.citations), stratum.id
 
 
 def test_risk_table_covers_every_jcv_stratum() -> None:
@@ -141,4 +184,4 @@ def test_codesystems_served_are_complete() -> None:
         "mri-gd-enhancing-lesions",
         "anti-jcv-antibody",
     }
-    assert len(TOPICS) == 13
+    assert len(TOPICS) == 14

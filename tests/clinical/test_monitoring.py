@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.knowledge.loader import knowledge
 from tests.clinical.fhir import (
     CPT,
     RXNORM,
+    SNOMED,
     Resource,
     card,
     concept,
+    condition,
     days_ago,
     infusions,
     jcv,
@@ -20,6 +23,15 @@ from tests.clinical.fhir import (
     run,
     topics,
 )
+
+T = knowledge().rules.thresholds
+MIN_MONTHS = T.mri_high_risk_min_exposure_months.value
+
+
+def _boundaries(days: float) -> list[tuple[int, bool]]:
+    """d-1 and d are within the interval (not due); d+1 is outside it (due)."""
+    d = int(days)
+    return [(d - 1, False), (d, False), (d + 1, True)]
 
 
 def found(resources: list[Resource]) -> dict[str, str]:
@@ -38,7 +50,7 @@ def test_no_result_means_test_due_with_service_request_suggestion() -> None:
     assert request["subject"] == {"reference": "Patient/p1"}
 
 
-@pytest.mark.parametrize(("age", "due"), [(182, False), (183, False), (184, True)])
+@pytest.mark.parametrize(("age", "due"), _boundaries(T.jcv_retest_days.value))
 def test_retest_boundary(age: int, due: bool) -> None:
     assert ("jcv-test-due" in found([jcv(days_ago(age), 0.1), mri_report(days_ago(5))])) is due
 
@@ -47,14 +59,54 @@ def test_indeterminate_latest_result_is_due() -> None:
     assert "jcv-test-due" in found([jcv(days_ago(400), 0.1), jcv(days_ago(5), 0.3)])
 
 
-@pytest.mark.parametrize(("index", "due"), [(1.5, True), (1.51, False)])
-def test_retest_waived_above_index_1_5(index: float, due: bool) -> None:
-    assert ("jcv-test-due" in found([jcv(days_ago(400), index), mri_report(days_ago(5))])) is due
+def test_retest_waived_above_the_index_threshold() -> None:
+    limit = T.jcv_retest_waived_index_above.value
+    for index, due in ((limit, True), (limit + 0.01, False)):
+        resources = [jcv(days_ago(400), index), mri_report(days_ago(5))]
+        assert ("jcv-test-due" in found(resources)) is due, index
 
 
-@pytest.mark.parametrize(("age", "due"), [(364, False), (365, False), (366, True)])
-def test_routine_mri_boundary(age: int, due: bool) -> None:
+def test_retest_waived_when_positive_with_prior_immunosuppressant() -> None:
+    prior = medication(
+        "MedicationRequest",
+        concept(RXNORM, "1256", "azathioprine"),
+        status="stopped",
+        when="2010-01-01",
+    )
+    assert "jcv-test-due" not in found([jcv(days_ago(400), 0.6), mri_report(days_ago(5)), prior])
+    # A negative patient with a prior immunosuppressant is still retested.
+    assert "jcv-test-due" in found([jcv(days_ago(400), 0.1), mri_report(days_ago(5)), prior])
+
+
+def test_jcv_due_detail_warns_about_plasma_exchange_and_ivig() -> None:
+    detail = card(run([rrms(), mri_report(days_ago(5))]), "jcv-test-due")["detail"]
+    assert T.jcv_no_test_after_plasma_exchange_days.spoken in detail
+    assert "plasma exchange" in detail
+    assert T.jcv_no_test_after_ivig_months.spoken in detail
+    assert "IVIG" in detail
+
+
+@pytest.mark.parametrize(("age", "due"), _boundaries(T.mri_start_days.value))
+def test_start_needs_a_recent_baseline_mri(age: int, due: bool) -> None:
     assert ("mri-due" in found([mri_report(days_ago(age)), jcv(days_ago(5), 0.1)])) is due
+
+
+@pytest.mark.parametrize(("age", "due"), _boundaries(T.mri_on_therapy_days.value))
+def test_on_therapy_mri_boundary(age: int, due: bool) -> None:
+    on_therapy = infusions(6, first_days_ago=6 * 28)
+    resources = [mri_report(days_ago(age)), jcv(days_ago(5), 0.1), *on_therapy]
+    assert ("mri-due" in found(resources)) is due
+
+
+def test_mri_due_card_says_which_rule_set_the_interval() -> None:
+    evaluation = run([rrms(), mri_report(days_ago(int(T.mri_start_days.value) + 30))])
+    detail = card(evaluation, "mri-due")["detail"]
+    assert "Interval set by this rule: a start or restart" in detail
+
+
+def test_crohns_disease_gets_no_mri_card() -> None:
+    crohns = condition(concept(SNOMED, "34000006"), recorded=days_ago(100))
+    assert "mri-due" not in topics(run([crohns, jcv(days_ago(5), 0.1)]))
 
 
 @pytest.mark.parametrize("code", ["70551", "70552", "70553"])
@@ -97,32 +149,33 @@ def test_unrelated_mri_is_not_brain_mri() -> None:
 
 
 def _high_risk(mri_age: int, months: int, index: float = 1.0) -> dict[str, str]:
-    return found([jcv(days_ago(30), index), *infusions(months), mri_report(days_ago(mri_age))])
-
-
-@pytest.mark.parametrize(("age", "due"), [(182, False), (183, False), (184, True)])
-def test_high_risk_mri_boundary(age: int, due: bool) -> None:
-    assert ("mri-due" in _high_risk(age, months=18)) is due
-
-
-@pytest.mark.parametrize(("months", "due"), [(17, False), (18, True)])
-def test_high_risk_needs_18_months(months: int, due: bool) -> None:
-    assert ("mri-due" in _high_risk(250, months=months)) is due
-
-
-@pytest.mark.parametrize(("index", "due"), [(0.9, False), (0.91, True)])
-def test_high_risk_index_boundary(index: float, due: bool) -> None:
-    assert ("mri-due" in _high_risk(250, months=20, index=index)) is due
-
-
-def test_prior_immunosuppressant_is_high_risk_at_low_index() -> None:
-    prior = medication(
-        "MedicationRequest",
-        concept(RXNORM, "1256", "azathioprine"),
-        status="stopped",
-        when="2010-01-01",
+    # On therapy (the last of ``months`` monthly infusions was 28 days ago).
+    return found(
+        [
+            jcv(days_ago(30), index),
+            *infusions(months, first_days_ago=28 * months),
+            mri_report(days_ago(mri_age)),
+        ]
     )
-    resources = [jcv(days_ago(30), 0.5), *infusions(20), mri_report(days_ago(250)), prior]
-    evaluation = run([rrms(), *resources])
-    assert "mri-due" in topics(evaluation)
-    assert "6 months" in card(evaluation, "mri-due")["summary"]
+
+
+@pytest.mark.parametrize(("age", "due"), _boundaries(T.mri_high_risk_days.value))
+def test_high_risk_mri_boundary(age: int, due: bool) -> None:
+    assert ("mri-due" in _high_risk(age, months=int(MIN_MONTHS))) is due
+
+
+@pytest.mark.parametrize(
+    ("months", "due"),
+    [(int(MIN_MONTHS) - 1, False), (int(MIN_MONTHS), True), (int(MIN_MONTHS) + 1, True)],
+)
+def test_high_risk_needs_the_minimum_exposure(months: int, due: bool) -> None:
+    assert ("mri-due" in _high_risk(int(T.mri_high_risk_days.value) + 20, months=months)) is due
+
+
+@pytest.mark.parametrize("index", [0.5, 0.9, 3.0])
+def test_high_risk_is_any_positive_index(index: float) -> None:
+    assert "mri-due" in _high_risk(int(T.mri_high_risk_days.value) + 20, months=20, index=index)
+
+
+def test_negative_patient_on_therapy_is_not_high_risk() -> None:
+    assert "mri-due" not in _high_risk(int(T.mri_high_risk_days.value) + 20, months=30, index=0.1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.knowledge.loader import knowledge
 from tests.clinical.fhir import (
     MSF,
     RXNORM,
@@ -73,9 +74,10 @@ def test_once_positive_always_positive() -> None:
     assert risk([jcv(days_ago(400), 0.8), jcv(days_ago(10), 0.1)]) == "warning"
 
 
-@pytest.mark.parametrize(("count", "expected"), [(23, "warning"), (24, "critical")])
-def test_critical_needs_24_months(count: int, expected: str) -> None:
-    assert risk([jcv(days_ago(10), 1.6), *infusions(count)]) == expected
+def test_critical_needs_more_than_the_threshold_months() -> None:
+    above = int(knowledge().rules.thresholds.pml_critical_exposure_above_months.value)
+    for count, expected in ((above - 1, "warning"), (above, "warning"), (above + 1, "critical")):
+        assert risk([jcv(days_ago(10), 1.6), *infusions(count)]) == expected, count
 
 
 @pytest.mark.parametrize(("index", "expected"), [(1.5, "warning"), (1.51, "critical")])
@@ -95,7 +97,7 @@ def test_prior_immunosuppressant_makes_low_index_critical() -> None:
 
 
 def test_positive_without_index_is_critical_after_24_months() -> None:
-    assert risk([jcv(days_ago(10), interpretation="POS"), *infusions(24)]) == "critical"
+    assert risk([jcv(days_ago(10), interpretation="POS"), *infusions(25)]) == "critical"
 
 
 def test_latest_positive_index_is_used() -> None:
