@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -24,6 +24,7 @@ from cds_service.record.fhir import (
     clinical_status,
     codes_of,
     concept_label,
+    concept_name,
     concepts,
     is_excluded,
     number,
@@ -182,8 +183,12 @@ class _Builder:
             return key in self.draft_keys
         return _identity(resource) in self.draft_identities
 
+    def label(self, concept: Any) -> str:
+        """The record's own name, else the knowledge data's display of its code, else the code."""
+        return concept_name(concept) or self.tm.display_of(concept) or concept_label(concept)
+
     def evidence(self, resource: JSON, when: date | None, concept: Any) -> Evidence:
-        return Evidence(reference_of(resource), when, concept_label(concept))
+        return Evidence(reference_of(resource), when, self.label(concept))
 
     # -- Patient -----------------------------------------------------------------------------
 
@@ -280,9 +285,9 @@ class _Builder:
         kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
         if count is None or count < 0 or len(kinds) != 1:
             return  # no count, or a coding that claims both kinds: not a usable assessment
-        self.record.mri_lesion_counts.append(
-            MriLesionCount(self.evidence(resource, when, code), kinds.pop(), count)
-        )
+        evidence = self.evidence(resource, when, code)
+        evidence = replace(evidence, description=f"{evidence.description} = {count:g}")
+        self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
         return self.tm["brain-mri"].match_concept(resource.get("code"))
@@ -346,7 +351,7 @@ class _Builder:
             "effectivePeriod",
             "dateAsserted",
         )
-        use = MedicationUse(self.evidence(resource, when, concept), concept_label(concept))
+        use = MedicationUse(self.evidence(resource, when, concept), self.label(concept))
         if self.tm["prior-immunosuppressants"].match_concept(concept) and status not in NOT_DONE:
             self.record.prior_immunosuppressants.append(use)
         if self.tm["concomitant-immunotherapy"].match_concept(concept) and (

@@ -37,8 +37,8 @@ def clinical_status(resource: JSON) -> str | None:
     return next(iter(sorted(codes)), None) if codes else None
 
 
-def concept_label(concept: Any) -> str:
-    """How the record names a concept: its text, else the first display, else a code."""
+def concept_name(concept: Any) -> str:
+    """How the record itself names a concept: its text, else the first display, else ""."""
     if not isinstance(concept, dict):
         return ""
     text = concept.get("text")
@@ -49,6 +49,16 @@ def concept_label(concept: Any) -> str:
         for coding in codings:
             if isinstance(coding, dict) and isinstance(coding.get("display"), str):
                 return str(coding["display"]).strip()
+    return ""
+
+
+def concept_label(concept: Any) -> str:
+    """How the record names a concept: its text, else the first display, else a code."""
+    name = concept_name(concept)
+    if name or not isinstance(concept, dict):
+        return name
+    codings = concept.get("coding")
+    if isinstance(codings, list):
         for coding in codings:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
                 return f"{coding.get('system', '')} {coding['code']}".strip()

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 from typing import Any
 
@@ -87,6 +87,13 @@ class JcvGrouper:
         status = qualitative(resource, self.tm)
         if status is None and index is None:
             return
+        reading = ", ".join(
+            [
+                *([status.value] if status else []),
+                *([f"index {index:g}"] if index is not None else []),
+            ]
+        )
+        evidence = replace(evidence, description=f"{evidence.description} = {reading}")
         self.parts.append(JcvPart(evidence, status, index, _reference(resource.get("specimen"))))
 
     def results(self) -> list[JcvResult]:

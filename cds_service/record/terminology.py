@@ -169,6 +169,22 @@ class Terminology:
     def __init__(self, valuesets: Mapping[str, Mapping[str, Any]]) -> None:
         self._matchers = {vs_id: compile_valueset(vs) for vs_id, vs in valuesets.items()}
         self._unions: dict[tuple[str, ...], ValueSetMatcher] = {}
+        self._displays = {
+            key: coded.display
+            for matcher in self._matchers.values()
+            for key, coded in matcher.codes.items()
+            if coded.display
+        }
+
+    def display_of(self, concept: Any) -> str:
+        """The knowledge data's display of the first known code of ``concept``, or ""."""
+        if not isinstance(concept, dict):
+            return ""
+        for system, code, _ in iter_codings(concept):
+            display = self._displays.get((system, normalise_code(system, code)))
+            if display:
+                return display
+        return ""
 
     def __getitem__(self, valueset_id: str) -> ValueSetMatcher:
         return self._matchers[valueset_id]
