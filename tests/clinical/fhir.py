@@ -16,6 +16,8 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MSF = "https://natalizumab-cds.example/fhir/CodeSystem/ms-findings"
 CPT = "http://www.ama-assn.org/go/cpt"
 V3 = "http://terminology.hl7.org/CodeSystem/v3-ObservationInterpretation"
+LOINC_ANTIBODY = "70173-0"  # JC virus antibody (ARUP, Quest catalogues)
+LOINC_INDEX = "100977-8"  # JC virus antibody index
 PATIENT = {"reference": "Patient/p1"}
 
 _ids = itertools.count(1)

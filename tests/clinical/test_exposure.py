@@ -108,3 +108,38 @@ def test_medication_reference_to_contained_and_pooled_medication() -> None:
     pooled["medicationReference"] = {"reference": "Medication/tys"}
     med = {"resourceType": "Medication", "id": "tys", "code": NATALIZUMAB}
     assert months([pooled, med]) == 13
+
+
+def _therapy(resources: list[Resource]) -> bool:
+    nat = order()
+    built = build_record(
+        resources=[patient(), *resources, nat], trigger_orders=[nat], draft_orders=[nat], now=NOW
+    )
+    return built.record.therapy.current
+
+
+def test_a_cancelled_request_was_never_given() -> None:
+    cancelled = medication("MedicationRequest", NATALIZUMAB, status="cancelled", when=days_ago(400))
+    assert months([cancelled]) == 0
+    assert not _therapy([cancelled])
+
+
+def test_the_calls_own_draft_order_never_makes_therapy_current() -> None:
+    draft = order()
+    draft["status"] = "active"
+    draft["authoredOn"] = days_ago(100)
+    assert months([], drafts=[draft]) == 0
+
+
+def test_statement_asserted_recently_makes_therapy_current_from_fhir() -> None:
+    stale = medication("MedicationStatement", NATALIZUMAB, status="active", start=days_ago(2000))
+    assert not _therapy([stale])
+    stale["dateAsserted"] = days_ago(20)
+    assert _therapy([stale])
+
+
+def test_intended_statement_is_not_exposure() -> None:
+    intended = medication(
+        "MedicationStatement", NATALIZUMAB, status="intended", start=days_ago(400)
+    )
+    assert months([intended]) == 0

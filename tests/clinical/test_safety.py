@@ -191,3 +191,46 @@ def test_hiv_mentions_that_are_not_infection_do_not_fire(text: str) -> None:
 def test_aids_by_abbreviation() -> None:
     found = topics(run([rrms(), condition(concept(text="AIDS"))]))
     assert found["immunocompromised"] == "warning"
+
+
+@pytest.mark.parametrize("verification", ["provisional", "differential"])
+def test_provisional_or_differential_pml_is_suspected_pml(verification: str) -> None:
+    pml = condition(concept(SNOMED, "22255007"), verification=verification, recorded=days_ago(3))
+    evaluation = run([rrms(), pml])
+    assert topics(evaluation)["pml-history"] == "critical"
+    suspected = card(evaluation, "pml-history")
+    assert "until PML is excluded" in suspected["summary"]
+    assert "contraindicated" not in suspected["detail"].lower()
+
+
+def _jcv_dna(value: dict[str, object], text: str = "JC virus DNA, CSF (PCR)") -> Resource:
+    return {
+        "resourceType": "Observation",
+        "id": "obs-jcv-dna",
+        "status": "final",
+        "subject": PATIENT,
+        "code": concept(text=text),
+        "effectiveDateTime": days_ago(7),
+        **value,
+    }
+
+
+@pytest.mark.parametrize(
+    ("value", "suspected"),
+    [
+        ({"valueString": "Detected"}, True),
+        ({"valueCodeableConcept": concept(text="Positive")}, True),
+        ({"valueQuantity": {"value": 120, "unit": "copies/mL"}}, True),
+        ({"valueString": "Not detected"}, False),
+        ({"valueQuantity": {"value": 500, "comparator": "<", "unit": "copies/mL"}}, False),
+    ],
+)
+def test_jcv_dna_pcr_detected_is_suspected_pml(value: dict[str, object], suspected: bool) -> None:
+    found = topics(run([rrms(), _jcv_dna(value)]))
+    assert ("pml-history" in found) is suspected
+    assert "pml-risk" not in found  # a DNA test is not an antibody result
+
+
+def test_hypersensitivity_card_says_any_reaction() -> None:
+    hyper = card(run([rrms(), _allergy()]), "natalizumab-hypersensitivity")
+    assert "a hypersensitivity reaction" in hyper["summary"]
