@@ -8,8 +8,9 @@ TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
 TOPIC_INDICATORS: dict[str, frozenset[str]] = {
     "natalizumab-indicated": frozenset({"info"}),
     "progressive-ms-not-indicated": frozenset({"warning"}),
+    "spms-on-natalizumab-review": frozenset({"info"}),
     "ms-activity-undetermined": frozenset({"warning"}),
-    "ms-phenotype-unspecified": frozenset({"warning"}),
+    "ms-phenotype-unspecified": frozenset({"warning", "info"}),
     "no-approved-indication": frozenset({"warning"}),
     "pediatric-patient": frozenset({"warning"}),
     "pml-history": frozenset({"critical"}),
@@ -25,6 +26,7 @@ INDICATION_TOPICS = frozenset(
     {
         "natalizumab-indicated",
         "progressive-ms-not-indicated",
+        "spms-on-natalizumab-review",
         "ms-activity-undetermined",
         "ms-phenotype-unspecified",
         "no-approved-indication",
