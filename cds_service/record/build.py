@@ -272,7 +272,9 @@ class _Builder:
             self.record.mri_exams.append(self.evidence(resource, when, code))
         final = resource.get("status") in JCV_FINAL
         if self.tm["jcv-dna"].match_concept(code):
-            if final and jcv_dna_detected(resource, self.tm):
+            # A preliminary "detected" is already a sign suggestive of PML: do not wait.
+            reported = final or resource.get("status") == "preliminary"
+            if reported and jcv_dna_detected(resource, self.tm):
                 self.record.jcv_dna_positive.append(self.evidence(resource, when, code))
         elif self.tm["anti-jcv-antibody"].match_concept(code) and final:
             self.jcv.add(resource, self.evidence(resource, when, code))

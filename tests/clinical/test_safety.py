@@ -234,3 +234,8 @@ def test_jcv_dna_pcr_detected_is_suspected_pml(value: dict[str, object], suspect
 def test_hypersensitivity_card_says_any_reaction() -> None:
     hyper = card(run([rrms(), _allergy()]), "natalizumab-hypersensitivity")
     assert "a hypersensitivity reaction" in hyper["summary"]
+
+
+def test_a_preliminary_detected_jcv_dna_is_already_suspicion() -> None:
+    preliminary = {**_jcv_dna({"valueString": "Detected"}), "status": "preliminary"}
+    assert topics(run([rrms(), preliminary]))["pml-history"] == "critical"
