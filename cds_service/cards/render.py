@@ -60,7 +60,7 @@ def exposure_lines(exposure: Exposure) -> list[str]:
             f"- Statements and requests: {exposure.span_months} months "
             f"({fmt_date(exposure.span_start)} to {end})"
         )
-    if exposure.counted_twice_differently and exposure.infusions and exposure.span_start:
+    if exposure.counts_differ and exposure.infusions and exposure.span_start:
         lines.append(
             "- The two counts differ (infusions given elsewhere are often recorded only as a "
             "statement): the larger is used."
@@ -93,6 +93,9 @@ def _facts(finding: Finding, record: PatientRecord) -> list[str]:
         facts += exposure_lines(record.exposure)
     elif finding.topic == "pediatric-patient":
         facts.append(f"- Age at this order: {values['age_years']} years")
+        precision = values.get("birth_date_precision", "day")
+        if precision != "day":
+            facts.append(f"- Birth date recorded to the {precision} only: read as its latest day")
     return facts
 
 

@@ -27,11 +27,16 @@ def pediatric(record: PatientRecord, now: datetime, rules: Rules) -> Finding | N
     if age >= rules.thresholds.adult_age_years.value:
         return None
     evidence = Evidence(
-        record.patient_reference or "Patient",
-        record.birth_date,
-        f"birth date (precision: {record.birth_date_precision})",
+        record.patient_reference or "Patient", record.birth_date, "Patient.birthDate"
     )
-    return _finding("pediatric-patient", Indicator.WARNING, (evidence,), rules, age_years=age)
+    return _finding(
+        "pediatric-patient",
+        Indicator.WARNING,
+        (evidence,),
+        rules,
+        age_years=age,
+        birth_date_precision=record.birth_date_precision,
+    )
 
 
 def pml_history(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:

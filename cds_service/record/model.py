@@ -135,7 +135,7 @@ class Exposure:
     courses: tuple[Evidence, ...] = ()
 
     @property
-    def counted_twice_differently(self) -> bool:
+    def counts_differ(self) -> bool:
         """True when the two counts disagree, so the card shows both."""
         return self.infusions != self.span_months and bool(self.infusions or self.span_months)
 

@@ -100,7 +100,7 @@ def test_exposure_is_the_larger_count_and_keeps_both() -> None:
     assert exposure.infusions == 4
     assert exposure.span_months == int(730 / T.days_per_month.value)
     assert exposure.months == exposure.span_months
-    assert exposure.counted_twice_differently
+    assert exposure.counts_differ
 
 
 def test_infusions_win_when_they_are_more() -> None:
