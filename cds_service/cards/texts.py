@@ -141,8 +141,8 @@ def _review(finding: Finding, rules: Rules) -> Text:
     text = [
         f"{situation} Suppressed activity on natalizumab is a **response** to it, not proof "
         "of non-active disease.",
-        f"When continuing natalizumab, {US_LABEL} asks prescribers to consider whether the "
-        "expected benefit is sufficient to offset the risk of PML.",
+        f"When initiating and continuing natalizumab, {US_LABEL} asks prescribers to consider "
+        "whether the expected benefit is sufficient to offset the risk of PML.",
         _switch_without_gap(rules),
         "Re-assess activity (relapses; brain MRI with counts of new or enlarging T2 lesions) "
         f"at least every {window}. Latest activity assessment on record: "
