@@ -372,8 +372,8 @@ MRI_RULES = {
     "high-risk": (
         "High PML risk: brain MRI due (none in the last {interval})",
         "at high PML risk (MAGNIMS 2015: anti-JCV positive and {months} or more of "
-        "natalizumab), an abbreviated brain MRI (T2-FLAIR, DWI) every 3-4 months, here at "
-        "least every {interval}, to detect PML early",
+        "natalizumab), an abbreviated brain MRI (T2-FLAIR, DWI) at least every {interval}, "
+        "to detect PML early",
     ),
 }
 MRI_INTERVALS = {
