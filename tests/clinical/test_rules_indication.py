@@ -19,22 +19,15 @@ from tests.clinical.records import (
     record,
     topics,
 )
+from tests.examples.topics import INDICATION_TOPICS
 
 WINDOW = int(T.activity_window_days.value)
 TAIL = int(T.treatment_period_tail_days.value)
 SPMS = phenotype(Phenotype.SPMS)
-INDICATION = {
-    "natalizumab-indicated",
-    "progressive-ms-not-indicated",
-    "spms-on-natalizumab-review",
-    "ms-activity-undetermined",
-    "ms-phenotype-unspecified",
-    "no-approved-indication",
-}
 
 
 def indication(**facts: object) -> tuple[str, str]:
-    found = {t: i for t, i in topics(record(**facts)).items() if t in INDICATION}  # type: ignore[arg-type]
+    found = {t: i for t, i in topics(record(**facts)).items() if t in INDICATION_TOPICS}  # type: ignore[arg-type]
     assert len(found) == 1, found
     return next(iter(found.items()))
 
