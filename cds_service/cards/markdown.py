@@ -11,9 +11,12 @@ in the plain-text summary ``<`` and ``>`` become look-alike angle quotes, so no 
 from __future__ import annotations
 
 import re
+import string
 from datetime import date
+from functools import lru_cache
 
-_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
+# Every ASCII punctuation character, backslash-escaped (CommonMark allows an escape before any).
+_ESCAPES = str.maketrans({char: "\\" + char for char in string.punctuation})
 _SCHEME = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*):(?=//)")
 _DOMAIN = re.compile(r"(?i)\b(?:[a-z0-9-]+\.)+[a-z]{2,}\b")
 
@@ -24,13 +27,22 @@ def _collapse(text: str) -> str:
 
 def defang(text: str) -> str:
     """Break URLs, e-mail addresses and domain names so no renderer makes them links."""
+    if "." not in text and ":" not in text:
+        return text
     text = _SCHEME.sub(r"\1[:]", text)
     return _DOMAIN.sub(lambda match: match.group(0).replace(".", "[.]"), text)
 
 
 def escape(text: str) -> str:
     """Record text for the markdown detail: renders exactly as written (defanged)."""
-    return _PUNCTUATION.sub(r"\\\1", defang(_collapse(text)))
+    return defang(_collapse(text)).translate(_ESCAPES)
+
+
+@lru_cache(maxsize=1024)
+def escape_knowledge(text: str) -> str:
+    """``escape`` for the knowledge data's own text (source titles, table labels), cached: the
+    same few strings appear on every call. Never used for record text, which is not kept."""
+    return escape(text)
 
 
 def plain(text: str) -> str:

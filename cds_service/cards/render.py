@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from cds_service.cards.markdown import escape, fmt_date, fmt_number, shorten
+from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, fmt_number, shorten
 from cds_service.cards.texts import TEXTS
 from cds_service.clinical.findings import Finding, Indicator
 from cds_service.knowledge.loader import Knowledge, knowledge
@@ -115,12 +115,14 @@ def _sources(finding: Finding, kb: Knowledge) -> list[str]:
         if source is not None and source.internal:
             continue  # project documents are not clinical sources: the rule says it in words
         if source is None:
-            lines.append(f"- {escape(citation)}")
+            lines.append(f"- {escape_knowledge(citation)}")
             continue
         section = f", {source.section}" if source.section else ""
         dated = f" ({source.date})" if source.date else ""
         status = "" if source.verified else " — not verified against the primary text"
-        lines.append(f"- {escape(source.title)}{escape(section)}{dated}{status}")
+        lines.append(
+            f"- {escape_knowledge(source.title)}{escape_knowledge(section)}{dated}{status}"
+        )
     return lines
 
 

@@ -11,7 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from cds_service.cards.markdown import escape, fmt_date, fmt_number, plain, shorten
+from cds_service.cards.markdown import (
+    escape,
+    escape_knowledge,
+    fmt_date,
+    fmt_number,
+    plain,
+    shorten,
+)
 from cds_service.clinical.findings import Finding
 from cds_service.knowledge.loader import Rules
 from cds_service.record.model import Evidence
@@ -315,8 +322,9 @@ def _pml_risk(finding: Finding, rules: Rules) -> Text:
             else " — **unverified**: this figure could not be confirmed against the label's "
             "table or a peer-reviewed source"
         )
+        label = escape_knowledge(stratum.label)
         lines.append(
-            f"Estimated PML risk for **{escape(stratum.label)}**, exposure **{band.label}**"
+            f"Estimated PML risk for **{label}**, exposure **{band.label}**"
             f"{beyond}: **{detail_risk}**{unverified}."
         )
     lines.append(
@@ -332,7 +340,7 @@ def _pml_risk(finding: Finding, rules: Rules) -> Text:
             "lower PML risk; the US labelled dose remains 300 mg IV every 4 weeks."
         )
     if values.get("caveat"):
-        lines.append(escape(str(values["caveat"])))
+        lines.append(escape_knowledge(str(values["caveat"])))
     return shorten(summary, 139), "\n\n".join(lines)
 
 
