@@ -38,6 +38,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.pool import NullPool
 
 from cds_service.examples import Example, example_names, load_example
 from tests.deploy.balancer import Balancer, find_nginx
@@ -351,6 +352,28 @@ class Chaos:
             self.error = error
 
 
+@dataclass
+class ConnectionSampler:
+    """The replicas' open PostgreSQL connections, sampled twice a second during the load."""
+
+    database_url: str
+    stop: threading.Event = field(default_factory=threading.Event)
+    samples: list[int] = field(default_factory=list)
+
+    def run(self) -> None:
+        engine = create_engine(self.database_url, poolclass=NullPool)
+        query = text(
+            "SELECT count(*) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        try:
+            while not self.stop.wait(0.5):
+                with engine.connect() as conn:
+                    self.samples.append(int(conn.execute(query).scalar_one()))
+        finally:
+            engine.dispose()
+
+
 def one_call(cluster: Cluster, client: httpx.Client, rng: random.Random, began: float) -> Outcome:
     started = time.monotonic() - began
     if rng.random() < FEEDBACK_SHARE:
@@ -389,6 +412,9 @@ def test_killing_a_replica_under_load_loses_nothing_acknowledged(cluster: Cluste
     chaos = Chaos(victim, began)
     chaos_thread = threading.Thread(target=chaos.run, name="chaos", daemon=True)
     chaos_thread.start()
+    sampler = ConnectionSampler(cluster.database_url)
+    sampler_thread = threading.Thread(target=sampler.run, name="pg-connections", daemon=True)
+    sampler_thread.start()
 
     def client_loop(seed: int) -> None:
         nonlocal issued
@@ -407,6 +433,8 @@ def test_killing_a_replica_under_load_loses_nothing_acknowledged(cluster: Cluste
         for future in [pool.submit(client_loop, seed) for seed in range(CLIENTS)]:
             future.result()
     elapsed = time.monotonic() - began
+    sampler.stop.set()
+    sampler_thread.join(timeout=10)
     chaos_thread.join(timeout=120)
     assert chaos.error is None, f"the kill/restart failed: {chaos.error!r}"
     assert chaos.restarted_at == chaos.restarted_at, "the replica was never restarted"
@@ -421,6 +449,12 @@ def test_killing_a_replica_under_load_loses_nothing_acknowledged(cluster: Cluste
     )
     for (kind, status), count in sorted(by_kind.items()):
         print(f"  {kind:8} {status:32} {count}")
+    if sampler.samples:
+        print(
+            f"  PostgreSQL connections of the replicas: at most {max(sampler.samples)}, "
+            f"median {sorted(sampler.samples)[len(sampler.samples) // 2]} "
+            f"({len(sampler.samples)} samples)"
+        )
 
     for o in outcomes:
         if o.status != 200:
