@@ -9,6 +9,7 @@ and the values the chart must refuse.
 from __future__ import annotations
 
 import base64
+import hashlib
 import re
 from typing import Any
 
@@ -299,6 +300,9 @@ def test_secret_values_stay_out_of_the_configmap_and_the_pod_spec() -> None:
     text_outside_secret = repr([m for m in release.manifests if m["kind"] != "Secret"])
     assert "pw@db.example.org" not in text_outside_secret
     assert "analytics-token-value" not in text_outside_secret
+    # Not even a digest of them: a pod annotation would allow offline guessing.
+    secret_text = release.sources["natalizumab-cds/templates/secret.yaml"]
+    assert hashlib.sha256(secret_text.encode()).hexdigest() not in text_outside_secret
     for name in data:
         ref = release.env()[name]["valueFrom"]["secretKeyRef"]
         assert ref == {"name": FULLNAME, "key": name}
