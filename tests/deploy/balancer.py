@@ -25,6 +25,7 @@ from pathlib import Path
 
 import httpx
 
+from tests.deploy.processes import stop_process_group
 from tests.support.server import free_loopback_port
 
 NGINX_CANDIDATES = ("/usr/sbin/nginx", "/usr/bin/nginx")
@@ -134,16 +135,7 @@ class Balancer:
         raise RuntimeError(f"nginx did not start: {self.error_log()}")
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGQUIT)  # graceful shutdown
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.process, signal.SIGQUIT)  # nginx's graceful shutdown
 
     def error_log(self) -> str:
         try:

@@ -46,6 +46,37 @@ def serve_command(port: int, workers: int) -> list[str]:
     ]
 
 
+def stop_process_group(process: subprocess.Popen[bytes] | None, first: signal.Signals) -> None:
+    """Send ``first`` to the process's group, then SIGKILL if it has not exited in 10 s."""
+    if process is None or process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, first)
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+    except ProcessLookupError:
+        pass
+
+
+def answers_200(url: str, timeout: float = 2.0) -> bool:
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def wait_until_200(url: str, seconds: float) -> bool:
+    """Poll ``url`` until it answers 200 (True) or ``seconds`` pass (False)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if answers_200(url):
+            return True
+        time.sleep(0.1)
+    return False
+
+
 @dataclass
 class ServiceProcess:
     """One replica: a process group listening on ``127.0.0.1:port``."""
@@ -87,11 +118,8 @@ class ServiceProcess:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"{self.name} exited at start-up:\n{self.log_tail()}")
-            try:
-                if httpx.get(f"{self.url}/healthz", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
+            if answers_200(f"{self.url}/healthz", timeout=1):
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(
@@ -106,16 +134,7 @@ class ServiceProcess:
 
     def stop(self) -> None:
         """Graceful stop (SIGTERM, as Kubernetes sends), then SIGKILL after 10 s."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        try:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            self.process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=10)
-        except ProcessLookupError:
-            pass
+        stop_process_group(self.process, signal.SIGTERM)
 
     def log_tail(self, lines: int = 40) -> str:
         try:

@@ -42,7 +42,7 @@ from sqlalchemy.pool import NullPool
 
 from cds_service.examples import Example, example_names, load_example
 from tests.deploy.balancer import Balancer, find_nginx
-from tests.deploy.processes import ServiceProcess
+from tests.deploy.processes import ServiceProcess, wait_until_200
 from tests.security.jwt_support import ISSUER, EhrIssuer
 from tests.support.server import free_loopback_port
 
@@ -181,15 +181,7 @@ def cluster(database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 def wait_ready(url: str, seconds: float = 30.0) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"{url} never became ready")
+    assert wait_until_200(f"{url}/readyz", seconds), f"{url} never became ready"
 
 
 def test_both_replicas_are_ready_and_answer_alike(cluster: Cluster) -> None:
