@@ -18,9 +18,72 @@ SOURCE_LABEL = "Natalizumab CDS"
 MAX_EVIDENCE_LINES = 12
 
 
+PREFETCH_KEY_PROPERTY = "prefetch-key"
+
+#: Why a prefetch key was read only in part, in the words of a data note.
+_INCOMPLETE_REASONS = {
+    "next_page_not_fetchable": "a further page was not sent and no allow-listed fhirServer "
+    "could supply it",
+    "too_many_pages": "it has more pages than the service reads",
+    "too_large": "it is larger than the service reads",
+    "timeout": "a further page took too long",
+    "next_link_outside_server": "a further page lies outside the EHR's FHIR server",
+}
+
+
 def _topic_displays(kb: Knowledge) -> dict[str, str]:
     concepts = kb.codesystems["card-topic"]["concept"]
     return {str(c["code"]): str(c["display"]) for c in concepts}
+
+
+def topic_prefetch_keys(kb: Knowledge) -> dict[str, frozenset[str]]:
+    """Topic -> the prefetch keys its facts come from (card-topic property ``prefetch-key``)."""
+    keys: dict[str, frozenset[str]] = {}
+    for concept in kb.codesystems["card-topic"]["concept"]:
+        values = [
+            str(prop["valueString"])
+            for prop in concept.get("property", [])
+            if prop.get("code") == PREFETCH_KEY_PROPERTY
+        ]
+        if values:
+            keys[str(concept["code"])] = frozenset(values)
+    return keys
+
+
+def data_gap_notes(topic: str, record: PatientRecord, kb: Knowledge) -> list[str]:
+    """Notes naming the prefetch keys this card's facts come from that were missing or cut short.
+
+    A key is named only on the cards that use it (contract section 2); a topic without a
+    declared key list, and a key no topic declares, are named everywhere: never hidden.
+    """
+    mapping = topic_prefetch_keys(kb)
+    declared = frozenset().union(*mapping.values()) if mapping else frozenset()
+    wanted = mapping.get(topic)
+
+    def concerns(key: str) -> bool:
+        return wanted is None or key in wanted or key not in declared
+
+    notes: list[str] = []
+    unavailable = sorted(key for key in record.unavailable if concerns(key))
+    if unavailable:
+        notes.append(
+            "Not available for this assessment: "
+            + ", ".join(unavailable)
+            + ". Findings that depend on these data may be incomplete."
+        )
+    incomplete = sorted(key for key in record.incomplete if concerns(key))
+    if incomplete:
+        fallback = "a further page could not be read"
+        parts = [
+            f"{key} ({_INCOMPLETE_REASONS.get(record.incomplete[key], fallback)})"
+            for key in incomplete
+        ]
+        notes.append(
+            "Read only in part for this assessment: "
+            + "; ".join(parts)
+            + ". Findings that depend on these data may be incomplete."
+        )
+    return notes
 
 
 def _evidence_lines(finding: Finding) -> list[str]:
@@ -137,7 +200,9 @@ def render_card(
         "uuid": str(uuid.uuid4()),
         "summary": shorten(summary, 139),
         "indicator": finding.indicator.value,
-        "detail": _detail(finding, explanation, notes, kb),
+        "detail": _detail(
+            finding, explanation, [*notes, *data_gap_notes(finding.topic, record, kb)], kb
+        ),
         "source": {
             "label": SOURCE_LABEL,
             "topic": {

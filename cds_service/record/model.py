@@ -108,3 +108,4 @@ class PatientRecord:
     pml_history: list[Evidence] = field(default_factory=list)
     hypersensitivity: list[Evidence] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
+    incomplete: dict[str, str] = field(default_factory=dict)  # prefetch key -> why cut short
