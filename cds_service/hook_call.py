@@ -80,6 +80,11 @@ async def _find_trigger(
     """
     drafts = draft_resources(context, ResourcePool())
     triggers = select_triggers(context, drafts)
+    scan = scan_orders(triggers, {})
+    if not scan.unresolved:
+        return scan, []
+    # Only an order naming a Medication by reference needs the pooled Medications: the common
+    # call (inline codes) never walks the prefetch here.
     prefetch = request.prefetch or {}
     medications = pooled_medications([*prefetch.values(), drafts])
     scan = scan_orders(triggers, medications)

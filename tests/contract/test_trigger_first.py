@@ -196,3 +196,31 @@ def test_dstu2_medication_order_gets_its_cards(live_server: LiveServer) -> None:
     body["context"]["user"] = body["context"].pop("userId")
     response = post(live_server, body)
     assert "natalizumab-indicated" in card_topics(response.json())
+
+
+def test_medication_pooled_from_prefetch_needs_no_fetch(
+    fetching: LiveServer, stub: FhirStub
+) -> None:
+    """A Medication anywhere in prefetch (here under a key discovery does not declare)."""
+    order = natalizumab_order()
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "https://ehr.example.org/fhir/Medication/m-77"}
+    body = with_server(hook_request("order-sign", [order]), stub)
+    body["prefetch"]["medications"] = {
+        "resourceType": "Bundle",
+        "type": "searchset",
+        "entry": [
+            {"resource": {"resourceType": "Medication", "id": "m-77", "code": {"text": "Tyruko"}}}
+        ],
+    }
+    response = post(fetching, body)
+    assert "natalizumab-indicated" in card_topics(response.json())
+    assert stub.recorded() == []
+    indicated = next(
+        c
+        for c in response.json()["cards"]
+        if c["source"]["topic"]["code"] == "natalizumab-indicated"
+    )
+    assert any(
+        "REMS" in link["label"] or "Tyruko" in link["label"] for link in indicated.get("links", [])
+    )
