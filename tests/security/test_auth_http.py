@@ -148,7 +148,7 @@ def _cases(issuer: EhrIssuer, aud: str) -> dict[str, tuple[str | None, dict[str,
         "jku elsewhere": (issuer.token(aud, header={"jku": "http://127.0.0.1:9/jwks"}), {}),
         "empty sub": (issuer.token(aud, claims={"sub": ""}), {}),
         "missing jti": (issuer.token(aud, drop=("jti",)), {}),
-        "lifetime over an hour": (issuer.token(aud, claims={"exp": now + 3601}), {}),
+        "lifetime over an hour": (issuer.token(aud, claims={"iat": now, "exp": now + 3601}), {}),
         "ten-year token": (issuer.token(aud, claims={"exp": now + 10 * 365 * 86400}), {}),
     }
 
@@ -258,8 +258,8 @@ def test_configured_lifetime_cap_applies(
     server = start_auth_server(live_server_factory, tmp_path, {ISSUER: uri}, jwt_max_lifetime_s=120)
     now = int(time.time())
     aud = service_url(server)
-    assert call(server, issuer.token(aud, claims={"exp": now + 120})).status_code == 200
-    assert_unauthorized(call(server, issuer.token(aud, claims={"exp": now + 121})))
+    assert call(server, issuer.token(aud, claims={"iat": now, "exp": now + 120})).status_code == 200
+    assert_unauthorized(call(server, issuer.token(aud, claims={"iat": now, "exp": now + 121})))
 
 
 def test_auth_on_without_public_base_url_refuses_to_start(
