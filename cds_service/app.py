@@ -30,7 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
-from cds_service.config import Settings, get_settings
+from cds_service.config import Settings, check_startable, get_settings
 from cds_service.demo import install_demo
 from cds_service.feedback.store import FeedbackStore
 from cds_service.hook_call import answer_hook_call
@@ -232,8 +232,13 @@ _FEEDBACK_REQUEST_SCHEMA: Final = _request_body_schema(FeedbackRequest)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the service; ``settings`` default to the environment (``CDS_*``)."""
+    """Build the service; ``settings`` default to the environment (``CDS_*``).
+
+    Raises :class:`cds_service.config.ConfigurationError` for settings it must not run with
+    (auth on without ``CDS_PUBLIC_BASE_URL``), so no server ever starts with them.
+    """
     settings = settings or get_settings()
+    check_startable(settings)
     configure_logging(settings.log_level)
     metrics = Metrics()
     store = FeedbackStore(settings.database_url)

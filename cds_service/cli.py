@@ -14,7 +14,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from cds_service.config import Settings, get_settings
+from cds_service.config import ConfigurationError, Settings, check_startable, get_settings
 from cds_service.protocol.errors import ProtocolError, invalid_request, unknown_service
 from cds_service.protocol.services import SERVICE_BY_HOOK, SERVICES, discovery_document
 
@@ -33,6 +33,12 @@ def serve(
 ) -> None:
     """Start the HTTP service (settings from CDS_* environment variables)."""
     import uvicorn
+
+    try:
+        check_startable(get_settings())
+    except ConfigurationError as error:
+        typer.echo(f"cds-service: {error}", err=True)
+        raise typer.Exit(2) from None
 
     if workers == 1:
         from cds_service.app import create_app

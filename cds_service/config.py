@@ -41,6 +41,7 @@ class Settings(BaseSettings):
     fhir_max_response_bytes: int = 10 * 1024 * 1024
     fhir_max_pages: int = 10
     jwks_cache_seconds: int = 3600
+    jwt_max_lifetime_s: int = Field(default=3600, ge=1)
     jti_store: str = "memory"  # "memory" or "database"
     log_level: str = "INFO"
 
@@ -48,6 +49,25 @@ class Settings(BaseSettings):
     @classmethod
     def _csv(cls, value: object) -> object:
         return _split_csv(value)
+
+
+class ConfigurationError(Exception):
+    """Settings the service refuses to start with; the message says what to set."""
+
+
+def check_startable(settings: Settings) -> None:
+    """Raise :class:`ConfigurationError` for a configuration that must not serve calls.
+
+    Contract section 0: with ``CDS_AUTH_REQUIRED=true`` the JWT ``aud`` is checked against
+    ``CDS_PUBLIC_BASE_URL``; without it the audience would follow the request's ``Host``
+    header, and a token minted for another CDS service would be accepted.
+    """
+    if settings.auth_required and not (settings.public_base_url or "").strip():
+        raise ConfigurationError(
+            "CDS_AUTH_REQUIRED=true needs CDS_PUBLIC_BASE_URL: set it to the service's "
+            "external base URL (e.g. https://cds.example.org), the URL EHRs put in the JWT "
+            "'aud' claim. Refusing to start."
+        )
 
 
 @lru_cache(maxsize=1)

@@ -2,22 +2,37 @@
 
 Shared by the web app and ``cds-service evaluate`` so that the CLI prints exactly what the
 service would answer. This is the only module above ``protocol`` that calls the engine
-(:mod:`cds_service.pipeline`), keeping ``protocol`` free of clinical imports.
+(:mod:`cds_service.pipeline`), keeping ``protocol`` free of clinical imports. The order is
+contract section 1's: envelope, context (lenient), the trigger on the raw JSON, and only for
+a natalizumab order the gathering (412s, fetches) and the engine.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.config import Settings
 from cds_service.pipeline import HookData, evaluate
+from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import HOOK_MISMATCH, ProtocolError
 from cds_service.protocol.fhir_client import FhirFetcher
-from cds_service.protocol.gather import FetchObserver, GatheredData, gather
-from cds_service.protocol.models import parse_context, parse_hook_request
+from cds_service.protocol.gather import (
+    FetchObserver,
+    GatheredData,
+    ResourcePool,
+    draft_resources,
+    fetch_medications,
+    gather,
+    select_triggers,
+)
+from cds_service.protocol.models import HookContext, HookRequest, parse_context, parse_hook_request
 from cds_service.protocol.services import ServiceDefinition
+from cds_service.record.trigger import TriggerScan, pooled_medications, scan_orders
+
+JSON = Mapping[str, Any]
 
 
 @dataclass
@@ -31,7 +46,9 @@ class CallResult:
     skipped_resources: int = 0
 
 
-def _evaluate(data: GatheredData, now: datetime) -> tuple[list[dict[str, Any]], list[str], int]:
+def _evaluate(
+    data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime
+) -> tuple[list[dict[str, Any]], list[str], int]:
     """Run the engine on gathered data; returns (cards, topics, skipped resource count)."""
     result = evaluate(
         HookData(
@@ -40,10 +57,49 @@ def _evaluate(data: GatheredData, now: datetime) -> tuple[list[dict[str, Any]], 
             draft_orders=data.draft_orders,
             unavailable=data.unavailable,
             patient_id=data.patient_id,
+            natalizumab_orders=tuple(natalizumab_orders),
+            incomplete=dict(data.incomplete),
         ),
         now=now,
     )
     return result.cards, result.topics, result.skipped_resources
+
+
+async def _find_trigger(
+    request: HookRequest,
+    context: HookContext,
+    settings: Settings,
+    fetcher: FhirFetcher | None,
+    budget: ResourceBudget,
+) -> tuple[TriggerScan, list[dict[str, Any]]]:
+    """The natalizumab orders of the call, judged on the raw JSON (contract section 2).
+
+    A Medication that an order names only by reference, and that neither the order nor the
+    prefetch holds, is read from ``fhirServer`` (allow-listed) before deciding. Returns the
+    scan and the fetched Medications, which are pooled with the rest of the data.
+    """
+    drafts = draft_resources(context, ResourcePool())
+    triggers = select_triggers(context, drafts)
+    scan = scan_orders(triggers, {})
+    if not scan.unresolved:
+        return scan, []
+    # Only an order naming a Medication by reference needs the pooled Medications: the common
+    # call (inline codes) never walks the prefetch here.
+    prefetch = request.prefetch or {}
+    medications = pooled_medications([*prefetch.values(), drafts])
+    scan = scan_orders(triggers, medications)
+    if not scan.unresolved:
+        return scan, []
+    # Other draft orders' Medications matter too (concomitant immunotherapy), but only when
+    # there is something to answer; the triggers' own are needed to decide that.
+    chosen = {id(order) for order in triggers}
+    others = scan_orders([d for d in drafts if id(d) not in chosen], medications).unresolved
+    wanted = [*scan.unresolved, *(i for i in others if i not in scan.unresolved)]
+    fetched = await fetch_medications(request, wanted, settings, fetcher, budget)
+    if not fetched:
+        return scan, []
+    medications.update(pooled_medications([fetched]))
+    return scan_orders(triggers, medications), fetched
 
 
 async def answer_hook_call(
@@ -55,19 +111,36 @@ async def answer_hook_call(
     now: datetime | None = None,
     on_fetch: FetchObserver | None = None,
 ) -> CallResult:
-    """Validate, gather and evaluate one call; raises :class:`ProtocolError` for 4xx answers."""
+    """Validate, find the trigger, gather and evaluate one call.
+
+    Raises :class:`ProtocolError` for 4xx answers. Without a natalizumab order the answer is
+    ``{"cards": []}`` at once: no 412, no gathering, no fetch beyond the Medications the
+    orders name (contract section 1).
+    """
     request = parse_hook_request(body)
     if request.hook != service.hook:
         raise ProtocolError(
             400, HOOK_MISMATCH, f"This service answers the '{service.hook}' hook only."
         )
     context = parse_context(service.hook, request.context)
-    data = await gather(request, context, settings, fetcher, on_fetch=on_fetch)
+    budget = ResourceBudget.for_body(body, settings.max_resources)
+    scan, medications = await _find_trigger(request, context, settings, fetcher, budget)
+    if not scan.orders:
+        return CallResult(body={"cards": []}, hook_instance=request.hook_instance)
+    data = await gather(
+        request,
+        context,
+        settings,
+        fetcher,
+        on_fetch=on_fetch,
+        extra_resources=medications,
+        budget=budget,
+    )
     moment = now or datetime.now(UTC)
     # Inline, not in a thread pool: the engine is pure CPU work (about 1 ms for a typical
     # record, 15 ms for 5,000 resources), which threads cannot parallelise under the GIL; the
     # hand-off cost more than the work (bench/README.md). Scale with uvicorn workers instead.
-    cards, topics, skipped = _evaluate(data, moment)
+    cards, topics, skipped = _evaluate(data, scan.orders, moment)
     response: dict[str, Any] = {"cards": cards}
     return CallResult(
         body=response,

@@ -27,7 +27,10 @@ class HookData:
     ``resources`` pools prefetch values, fetched data and every draft order, whatever key held
     them (contract section 2). ``trigger_orders`` are the draft orders this hook acts on:
     the selected ones for order-select, all for order-sign and medication-prescribe.
-    ``unavailable`` names optional prefetch keys that could be neither read nor fetched.
+    ``unavailable`` names optional prefetch keys that could be neither read nor fetched, and
+    ``incomplete`` the keys read only in part (key -> why). ``natalizumab_orders`` is the
+    trigger's verdict on the raw JSON (:mod:`cds_service.record.trigger`); when ``None`` the
+    record layer judges ``trigger_orders`` itself, the same way.
     """
 
     resources: Sequence[JSON]
@@ -35,6 +38,8 @@ class HookData:
     draft_orders: Sequence[JSON] = ()
     unavailable: frozenset[str] = frozenset()
     patient_id: str | None = None
+    natalizumab_orders: Sequence[JSON] | None = None
+    incomplete: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -55,6 +60,8 @@ def evaluate(data: HookData, now: datetime) -> Evaluation:
         unavailable=data.unavailable,
         patient_id=data.patient_id,
         now=now,
+        natalizumab_orders=data.natalizumab_orders,
+        incomplete=data.incomplete,
     )
     findings = assess(built.record, built.orders, now)
     cards = render_cards(findings, built.record, built.orders, built.notes)

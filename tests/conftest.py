@@ -22,12 +22,16 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def live_server_factory() -> Iterator[Callable[[Settings], LiveServer]]:
-    """Start any number of real servers with chosen settings; all are stopped after the test."""
+def live_server_factory() -> Iterator[Callable[..., LiveServer]]:
+    """Start any number of real servers with chosen settings; all are stopped after the test.
+
+    ``port`` (optional) lets a test know the URL before the start, e.g. for
+    ``CDS_PUBLIC_BASE_URL``, which auth-on settings require.
+    """
     started: list[LiveServer] = []
 
-    def start(settings: Settings) -> LiveServer:
-        server = start_live_server(settings)
+    def start(settings: Settings, port: int | None = None) -> LiveServer:
+        server = start_live_server(settings, port)
         started.append(server)
         return server
 

@@ -10,7 +10,14 @@ from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, fmt_n
 from cds_service.cards.texts import TEXTS
 from cds_service.clinical.findings import Finding, Indicator
 from cds_service.knowledge.loader import Knowledge, knowledge
-from cds_service.record.model import Evidence, Exposure, NatalizumabOrder, PatientRecord
+from cds_service.record.model import (
+    DataNote,
+    Evidence,
+    Exposure,
+    NatalizumabOrder,
+    PatientRecord,
+    SkippedResources,
+)
 
 TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
 OVERRIDE_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/override-reason"
@@ -19,9 +26,87 @@ MAX_EVIDENCE_LINES = 12
 SERIES_MIN = 3
 
 
+PREFETCH_KEY_PROPERTY = "prefetch-key"
+
+#: Why a prefetch key was read only in part, in the words of a data note.
+_INCOMPLETE_REASONS = {
+    "next_page_not_fetchable": "a further page was not sent and no allow-listed fhirServer "
+    "could supply it",
+    "too_many_pages": "it has more pages than the service reads",
+    "too_large": "it is larger than the service reads",
+    "timeout": "a further page took too long",
+    "next_link_outside_server": "a further page lies outside the EHR's FHIR server",
+}
+
+
 def _topic_displays(kb: Knowledge) -> dict[str, str]:
     concepts = kb.codesystems["card-topic"]["concept"]
     return {str(c["code"]): str(c["display"]) for c in concepts}
+
+
+def topic_prefetch_keys(kb: Knowledge) -> dict[str, frozenset[str]]:
+    """Topic -> the prefetch keys its facts come from (card-topic property ``prefetch-key``)."""
+    keys: dict[str, frozenset[str]] = {}
+    for concept in kb.codesystems["card-topic"]["concept"]:
+        values = [
+            str(prop["valueString"])
+            for prop in concept.get("property", [])
+            if prop.get("code") == PREFETCH_KEY_PROPERTY
+        ]
+        if values:
+            keys[str(concept["code"])] = frozenset(values)
+    return keys
+
+
+def data_gap_notes(topic: str, record: PatientRecord, kb: Knowledge) -> list[str]:
+    """Notes naming the prefetch keys this card's facts come from that were missing or cut short.
+
+    A key is named only on the cards that use it (contract section 2); a topic without a
+    declared key list, and a key no topic declares, are named everywhere: never hidden.
+    """
+    mapping = topic_prefetch_keys(kb)
+    declared = frozenset().union(*mapping.values()) if mapping else frozenset()
+    wanted = mapping.get(topic)
+
+    def concerns(key: str) -> bool:
+        return wanted is None or key in wanted or key not in declared
+
+    notes: list[str] = []
+    unavailable = sorted(key for key in record.unavailable if concerns(key))
+    if unavailable:
+        notes.append(
+            "Not available for this assessment: "
+            + ", ".join(unavailable)
+            + ". Findings that depend on these data may be incomplete."
+        )
+    incomplete = sorted(key for key in record.incomplete if concerns(key))
+    if incomplete:
+        fallback = "a further page could not be read"
+        parts = [
+            f"{key} ({_INCOMPLETE_REASONS.get(record.incomplete[key], fallback)})"
+            for key in incomplete
+        ]
+        notes.append(
+            "Read only in part for this assessment: "
+            + "; ".join(parts)
+            + ". Findings that depend on these data may be incomplete."
+        )
+    return notes
+
+
+def word_note(note: DataNote) -> str:
+    """A data-quality note in words; the parts that come from the record are escaped."""
+    if isinstance(note, SkippedResources):
+        plural = note.count > 1
+        return (
+            f"{note.count} {escape(note.resource_type)} resource{'s' if plural else ''} could "
+            f"not be read (invalid FHIR) and {'were' if plural else 'was'} ignored."
+        )
+    return (
+        f"Parts of the natalizumab order {escape(note.reference)} could not be read and were "
+        f"left out: {', '.join(escape(field) for field in note.fields)}. Every card was still "
+        "produced from the rest of the order and the record."
+    )
 
 
 def _evidence_lines(finding: Finding) -> list[str]:
@@ -141,7 +226,7 @@ def _detail(
     elif finding.topic in {"no-approved-indication", "jcv-test-due", "mri-due"}:
         parts.append("**Facts used**\n\n- No matching record found in the data supplied.")
     if notes:
-        parts.append("**Data notes**\n\n" + "\n".join(f"- {escape(n)}" for n in notes))
+        parts.append("**Data notes**\n\n" + "\n".join(f"- {n}" for n in notes))
     product_rule = _product_rule(finding, kb)
     if product_rule:
         parts.append(product_rule)
@@ -191,7 +276,7 @@ def render_card(
     finding: Finding,
     record: PatientRecord,
     orders: Sequence[NatalizumabOrder],
-    notes: Sequence[str],
+    notes: Sequence[DataNote],
     kb: Knowledge,
 ) -> dict[str, Any]:
     summary, explanation = TEXTS[finding.topic](finding, kb.rules)
@@ -199,7 +284,13 @@ def render_card(
         "uuid": str(uuid.uuid4()),
         "summary": shorten(summary, 139),  # record text in it went through ``plain``
         "indicator": finding.indicator.value,
-        "detail": _detail(finding, record, explanation, notes, kb),
+        "detail": _detail(
+            finding,
+            record,
+            explanation,
+            [*map(word_note, notes), *data_gap_notes(finding.topic, record, kb)],
+            kb,
+        ),
         "source": {
             "label": SOURCE_LABEL,
             "topic": {
@@ -229,7 +320,7 @@ def render_cards(
     findings: Sequence[Finding],
     record: PatientRecord,
     orders: Sequence[NatalizumabOrder],
-    notes: Sequence[str] = (),
+    notes: Sequence[DataNote] = (),
 ) -> list[dict[str, Any]]:
     kb = knowledge()
     return [render_card(f, record, orders, notes, kb) for f in findings]

@@ -8,8 +8,12 @@ Rules (spec "Trusting CDS Clients", best-practices "JWT", contract section 0):
 * ``iss`` configured in ``CDS_TRUSTED_ISSUERS``; the key ``kid`` from that issuer's JWK Set;
   a ``jku`` header is honoured only when it is exactly the configured JWK Set URL (the token
   can never point the service at a key it chose);
-* ``aud`` = the URL of the endpoint called, ``exp`` in the future and ``iat`` not in the
-  future (60 s leeway), ``iss``/``sub``/``jti``/``exp``/``iat`` required;
+* ``aud`` (a string, or an array holding it) = the URL of the endpoint called, built from
+  ``CDS_PUBLIC_BASE_URL``; ``exp`` in the future and ``iat`` not in the future (60 s leeway);
+  ``exp - iat`` at most ``CDS_JWT_MAX_LIFETIME_S``; ``iss``/``jti``/``exp``/``iat`` required,
+  ``sub`` and ``tenant`` optional (the CDS Hooks 2.0 claim table has no ``sub``; the spec's
+  example token, the sandbox and the Inferno CRD test kit send none);
+* exactly one ``Authorization`` header (two are refused, never "the first one wins");
 * ``jti`` never seen within the token's lifetime (checked last, after the signature, so a
   forger cannot burn the nonces of real clients).
 
@@ -45,6 +49,8 @@ logger = logging.getLogger("cds_service.auth")
 
 #: Clock skew tolerated on ``exp``, ``iat`` and ``nbf`` (contract section 0).
 LEEWAY_S = 60
+#: Longest accepted ``exp - iat`` unless ``CDS_JWT_MAX_LIFETIME_S`` says otherwise.
+DEFAULT_MAX_LIFETIME_S = 3600
 #: A CDS Hooks JWT is well under 2 KiB; refuse anything absurd before parsing it.
 MAX_TOKEN_CHARS = 16 * 1024
 MAX_JTI_CHARS = 256
@@ -59,7 +65,7 @@ class VerifiedToken:
     """What the service may know about an authenticated caller (safe to log)."""
 
     iss: str
-    sub: str
+    sub: str | None
     jti: str
     tenant: str | None
 
@@ -111,11 +117,13 @@ class JwtVerifier:
         *,
         clock: Callable[[], float] = time.time,
         leeway_s: float = LEEWAY_S,
+        max_lifetime_s: float = DEFAULT_MAX_LIFETIME_S,
     ) -> None:
         self.jwks = jwks
         self.jti_store = jti_store
         self._clock = clock
         self._leeway = leeway_s
+        self._max_lifetime = max_lifetime_s
 
     @classmethod
     def from_settings(cls, settings: Settings) -> JwtVerifier:
@@ -126,7 +134,7 @@ class JwtVerifier:
         else:
             store = MemoryJtiStore()
         jwks = JwksCache(settings.trusted_issuers, settings.jwks_cache_seconds)
-        return cls(jwks, store)
+        return cls(jwks, store, max_lifetime_s=settings.jwt_max_lifetime_s)
 
     async def verify(self, token: str, audience: str) -> VerifiedToken:
         """Return the caller's identity or raise :class:`AuthenticationError`.
@@ -195,6 +203,9 @@ class JwtVerifier:
             raise AuthenticationError("token expired")
         if claims["iat"] > now + self._leeway:
             raise AuthenticationError("iat in the future")
+        if claims["exp"] - claims["iat"] > self._max_lifetime:
+            # Also bounds how long the replay store must remember the jti.
+            raise AuthenticationError("lifetime (exp - iat) over the maximum")
         if "nbf" in claims and not (
             _is_number(claims["nbf"]) and claims["nbf"] <= now + self._leeway
         ):
@@ -202,8 +213,8 @@ class JwtVerifier:
         if claims.get("iss") != iss:
             raise AuthenticationError("iss changed")
         sub, jti = claims.get("sub"), claims.get("jti")
-        if not _non_empty_str(sub):
-            raise AuthenticationError("sub missing")
+        if sub is not None and not _non_empty_str(sub):
+            raise AuthenticationError("sub present but not a non-empty string")
         if not _non_empty_str(jti, MAX_JTI_CHARS):
             raise AuthenticationError("jti missing")
         aud = claims.get("aud")
@@ -216,7 +227,7 @@ class JwtVerifier:
         tenant = claims.get("tenant")
         return VerifiedToken(
             iss=iss,
-            sub=str(sub),
+            sub=sub if isinstance(sub, str) else None,
             jti=str(jti),
             tenant=tenant if isinstance(tenant, str) else None,
         )
@@ -235,8 +246,15 @@ def _unverified_parts(token: str) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 def bearer_token(request: Request) -> str | None:
-    """The token of an ``Authorization: Bearer`` header, or ``None``."""
-    value = request.headers.get("authorization")
+    """The token of the one ``Authorization: Bearer`` header, or ``None``.
+
+    Two ``Authorization`` headers are refused: proxies and frameworks disagree on which one
+    counts, so "the first one wins" would let a request carry a token the EHR never sent.
+    """
+    values = request.headers.getlist("authorization")
+    if len(values) != 1:
+        return None
+    value = values[0]
     if not value:
         return None
     scheme, _, token = value.strip().partition(" ")
@@ -250,7 +268,9 @@ def endpoint_audience(request: Request, settings: Settings) -> str:
     """The ``aud`` a token for this call must carry: the URL of the endpoint called.
 
     With ``CDS_PUBLIC_BASE_URL`` the base is the configured one (behind a proxy the Host
-    header is not the EHR's view); the path is the part from ``/cds-services`` on.
+    header is not the EHR's view); the path is the part from ``/cds-services`` on. With auth
+    on the setting is required (:func:`cds_service.config.check_startable`): an audience taken
+    from the ``Host`` header would accept a token minted for another service.
     """
     path = request.url.path
     if settings.public_base_url:

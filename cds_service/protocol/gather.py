@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from types import MappingProxyType
+from typing import Any, Final, TypeVar
 from urllib.parse import quote
 
 from cds_service.config import Settings
 from cds_service.protocol.allowlist import is_allowed_fhir_server
+from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import PREFETCH_UNAVAILABLE, ProtocolError
-from cds_service.protocol.fhir_client import FetchError, FhirFetcher, timed_fetch
+from cds_service.protocol.fhir_client import FetchError, FhirFetcher, next_link, timed_fetch
 from cds_service.protocol.models import (
     DraftBundle,
     HookContext,
@@ -30,6 +32,7 @@ from cds_service.protocol.models import (
 from cds_service.protocol.services import PATIENT_TOKEN, PREFETCH, REQUIRED_PREFETCH
 
 Resource = dict[str, Any]
+T = TypeVar("T")
 
 _FHIR_ID: Final = re.compile(r"[A-Za-z0-9\-.]{1,64}")
 
@@ -50,6 +53,8 @@ class GatheredData:
     fetched_keys: tuple[str, ...] = ()
     fetch_failures: Mapping[str, str] = field(default_factory=dict)
     fetch_seconds: Mapping[str, float] = field(default_factory=dict)
+    incomplete: Mapping[str, str] = field(default_factory=dict)
+    """Prefetch keys read only in part -> why (a ``next`` page unreadable, a page/byte cap)."""
 
 
 class ResourcePool:
@@ -176,13 +181,78 @@ def _is_operation_outcome(value: Any) -> bool:
 
 def _can_fetch(request: HookRequest, patient_id: str, settings: Settings) -> bool:
     """Fetching needs an allow-listed ``fhirServer`` and a patient id that is a FHIR id."""
+    return fhir_server_allowed(request, settings) and is_fhir_id(patient_id)
+
+
+def fhir_server_allowed(request: HookRequest, settings: Settings) -> bool:
     server = request.fhir_server
-    return (
-        server is not None
-        and is_allowed_fhir_server(server, settings.allowed_fhir_servers)
-        and _FHIR_ID.fullmatch(patient_id) is not None
-        and patient_id not in {".", ".."}
+    return server is not None and is_allowed_fhir_server(server, settings.allowed_fhir_servers)
+
+
+def is_fhir_id(value: str) -> bool:
+    """A FHIR ``id`` (1-64 of ``A-Za-z0-9-.``), and never a dot segment."""
+    return _FHIR_ID.fullmatch(value) is not None and value not in {".", ".."}
+
+
+def access_token(request: HookRequest) -> str | None:
+    authorization = request.fhir_authorization
+    if authorization is None or authorization.access_token is None:
+        return None
+    return authorization.access_token.get_secret_value()
+
+
+async def run_all(calls: Sequence[Coroutine[Any, Any, T]]) -> list[T]:
+    """Await ``calls`` concurrently; the first :class:`ProtocolError` (the call's 413) cancels
+    the others and is raised as itself, not wrapped in an exception group."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            tasks = [group.create_task(call) for call in calls]
+    except BaseExceptionGroup as failure:
+        for error in failure.exceptions:
+            if isinstance(error, ProtocolError):
+                raise error from None
+        raise
+    return [task.result() for task in tasks]
+
+
+#: At most this many ``Medication/{id}`` reads per call: an order names one medication.
+MAX_MEDICATION_FETCHES: Final = 20
+
+
+async def fetch_medications(
+    request: HookRequest,
+    ids: Sequence[str],
+    settings: Settings,
+    fetcher: FhirFetcher | None,
+    budget: ResourceBudget | None = None,
+) -> list[Resource]:
+    """Read the ``Medication`` resources that draft orders name only by reference.
+
+    Same fences as prefetch fetching: an allow-listed ``fhirServer``, the EHR's token, no
+    redirects, the byte and time caps, and the call-wide resource budget; an id that is not a
+    FHIR id is never put in a URL. A Medication that cannot be read is left out: the order is
+    then not known to be natalizumab unless something else names the drug.
+    """
+    wanted = [ident for ident in dict.fromkeys(ids) if is_fhir_id(ident)][:MAX_MEDICATION_FETCHES]
+    if not wanted or fetcher is None or not fhir_server_allowed(request, settings):
+        return []
+    assert request.fhir_server is not None
+    server, token = request.fhir_server, access_token(request)
+    outcomes = await run_all(
+        [timed_fetch(fetcher, server, f"Medication/{ident}", token, budget) for ident in wanted]
     )
+    found: list[Resource] = []
+    for ident, (result, _) in zip(wanted, outcomes, strict=True):
+        if isinstance(result, FetchError):
+            continue
+        document = result.documents[0]
+        if (
+            isinstance(document, dict)
+            and document.get("resourceType") == "Medication"
+            and document.get("id") == ident
+        ):
+            found.append(document)
+    return found
 
 
 def _precondition_failed(keys: Iterable[str]) -> ProtocolError:
@@ -194,22 +264,69 @@ def _precondition_failed(keys: Iterable[str]) -> ProtocolError:
     )
 
 
+def _next_links(value: Any) -> list[str]:
+    """``next`` links of the searchset Bundles in a prefetch value (a Bundle or a list)."""
+    items = value if isinstance(value, list) else [value]
+    return [link for link in map(next_link, items) if link is not None]
+
+
+async def _read_next_pages(
+    request: HookRequest,
+    prefetch: Mapping[str, Any],
+    keys: Iterable[str],
+    settings: Settings,
+    fetcher: FhirFetcher | None,
+    budget: ResourceBudget | None,
+    pool: ResourcePool,
+) -> dict[str, str]:
+    """Follow the ``next`` links of prefetched searchsets; returns key -> why it is incomplete.
+
+    Without an allow-listed ``fhirServer`` a ``next`` page cannot be read: the key is then
+    incomplete (contract section 2), never silently taken as the whole searchset.
+    """
+    pending = [(key, link) for key in keys for link in _next_links(prefetch[key])]
+    if not pending:
+        return {}
+    if fetcher is None or request.fhir_server is None or not fhir_server_allowed(request, settings):
+        return {key: "next_page_not_fetchable" for key, _ in pending}
+    server, token = request.fhir_server, access_token(request)
+    incomplete: dict[str, str] = {}
+    results = await run_all(
+        [fetcher.fetch_more(server, link, token, budget) for _, link in pending]
+    )
+    for (key, _), result in zip(pending, results, strict=True):
+        for document in result.documents:
+            pool.add_value(document)
+        if result.incomplete is not None:
+            incomplete.setdefault(key, result.incomplete)
+    return incomplete
+
+
 async def gather(
     request: HookRequest,
     context: HookContext,
     settings: Settings,
     fetcher: FhirFetcher | None,
     on_fetch: FetchObserver | None = None,
+    *,
+    extra_resources: Sequence[Resource] = (),
+    budget: ResourceBudget | None = None,
 ) -> GatheredData:
     """Pool prefetch and draft orders, fetch absent keys, and pick the trigger orders.
 
+    ``extra_resources`` (Medications the trigger fetched) are pooled too; ``budget`` is the
+    call-wide resource budget every fetched page spends from (413 when exhausted).
     Raises a 412 :class:`ProtocolError` when a required key is absent and cannot be fetched
-    (no or non-allow-listed ``fhirServer``, unreachable, an error answer, or too large).
+    (no or non-allow-listed ``fhirServer``, unreachable, an error answer, or too large). A
+    key read only in part (a ``next`` page that could not be read, a page or byte cap) is
+    used and reported in ``incomplete``, required or not.
     """
     pool = ResourcePool()
     drafts = draft_resources(context, pool)
     for draft in drafts:
         pool.add_resource(draft)
+    for resource in extra_resources:
+        pool.add_resource(resource)
 
     prefetch = request.prefetch or {}
     absent: list[str] = []
@@ -222,10 +339,12 @@ async def gather(
         elif not isinstance(prefetch[key], dict | list) and prefetch[key] is not None:
             pool.skipped += 1
             absent.append(key)
+    supplied: list[str] = []
     for key, value in prefetch.items():
         if key in PREFETCH and (key in refused or key in absent):
             continue
         pool.add_value(value)
+        supplied.append(key)
 
     patient_id = context.patient_id
     fetchable = fetcher is not None and _can_fetch(request, patient_id, settings)
@@ -233,22 +352,22 @@ async def gather(
     if refused & REQUIRED_PREFETCH or (required_missing and not fetchable):
         raise _precondition_failed(required_missing)
 
+    incomplete = await _read_next_pages(
+        request, prefetch, supplied, settings, fetcher, budget, pool
+    )
+
     fetched: list[str] = []
     failures: dict[str, str] = {}
     seconds: dict[str, float] = {}
     if fetchable and absent:
         assert fetcher is not None
         assert request.fhir_server is not None
-        token = (
-            request.fhir_authorization.access_token.get_secret_value()
-            if request.fhir_authorization is not None
-            else None
-        )
+        token = access_token(request)
         queries = [
             PREFETCH[key].replace(PATIENT_TOKEN, quote(patient_id, safe="")) for key in absent
         ]
-        outcomes = await asyncio.gather(
-            *(timed_fetch(fetcher, request.fhir_server, query, token) for query in queries)
+        outcomes = await run_all(
+            [timed_fetch(fetcher, request.fhir_server, query, token, budget) for query in queries]
         )
         for key, (result, elapsed) in zip(absent, outcomes, strict=True):
             seconds[key] = elapsed
@@ -259,7 +378,9 @@ async def gather(
                 failures[key] = result.reason
                 continue
             fetched.append(key)
-            for document in result:
+            if result.incomplete is not None:
+                incomplete[key] = result.incomplete
+            for document in result.documents:
                 pool.add_value(document)
 
     not_obtained = set(absent) - set(fetched)
@@ -276,4 +397,5 @@ async def gather(
         fetched_keys=tuple(fetched),
         fetch_failures=failures,
         fetch_seconds=seconds,
+        incomplete=MappingProxyType(incomplete),
     )

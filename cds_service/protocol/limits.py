@@ -95,7 +95,7 @@ def check_json_limits(
     max_string_chars: int = MAX_STRING_CHARS,
     max_array_items: int = MAX_ARRAY_ITEMS,
     body_bytes: int | None = None,
-) -> None:
+) -> int:
     """Refuse absurd JSON before any model or FHIR validation sees it (issue 5).
 
     Nesting deeper than ``max_depth`` containers is a 400 ``too_deep``; more than
@@ -103,7 +103,8 @@ def check_json_limits(
     string or key longer than ``max_string_chars`` or an array longer than
     ``max_array_items`` is a 413 ``value_too_large``. The walk is iterative (no recursion
     limit can be hit) and touches each value once: linear in the body size, which
-    :func:`read_body` has already capped.
+    :func:`read_body` has already capped. Returns the number of resources found, which the
+    call-wide budget (:mod:`cds_service.protocol.budget`) starts from.
     """
     # Level by level, with exact-type checks: this walk sees every value of a body of up to
     # 5 MiB, so it is written for speed (bench/README.md) as well as for bounded memory.
@@ -151,6 +152,7 @@ def check_json_limits(
                 extend([c for c in children if c.__class__ is dict or c.__class__ is list])
         level = deeper
         depth += 1
+    return resources
 
 
 def _value_too_large() -> ProtocolError:

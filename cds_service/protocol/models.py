@@ -33,14 +33,24 @@ class _Lenient(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, frozen=True)
 
 
-class FhirAuthorization(_Lenient):
+class FhirAuthorization(BaseModel):
     """The bearer token the EHR grants for ``fhirServer``.
 
-    Only ``access_token`` is used; the other spec fields are tolerated in any shape because
-    the service never acts on them. ``SecretStr`` keeps the token out of reprs and logs.
+    Only ``access_token`` is used. Every other field (``token_type``, ``expires_in`` as a
+    number or a string, ``scope``, ``subject``, vendor extras) is tolerated in any shape and
+    *dropped*, never stored: an extra field may be a secret too (a refresh token), and a kept
+    extra would show in reprs. ``SecretStr`` keeps the token itself out of reprs and logs. A
+    token that is not a string is treated as no token: it is only needed when fetching.
     """
 
-    access_token: SecretStr
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    access_token: SecretStr | None = None
+
+    @field_validator("access_token", mode="before")
+    @classmethod
+    def _only_strings(cls, value: object) -> object:
+        return value if isinstance(value, str) and value else None
 
 
 class HookRequest(_Lenient):
@@ -53,6 +63,13 @@ class HookRequest(_Lenient):
     context: dict[str, Any]
     prefetch: dict[str, Any] | None = None
 
+    @field_validator("fhir_authorization", mode="before")
+    @classmethod
+    def _authorization_object(cls, value: object) -> object:
+        """Not an object (``null``, a bare string): no token, rather than a 400 for a field
+        that matters only when the service fetches."""
+        return value if isinstance(value, dict) else None
+
 
 class DraftBundle(_Lenient):
     """A Bundle of draft orders; entries are checked one by one when gathering."""
@@ -61,13 +78,28 @@ class DraftBundle(_Lenient):
     entry: list[Any] | None = None
 
 
-class OrderSignContext(_Lenient):
-    """Context of ``order-sign``: every draft order is a trigger."""
+def _patient_fhir_id(value: object) -> object:
+    """``Patient/123`` (HAPI's own test requests send a reference) is read as the id ``123``."""
+    if isinstance(value, str) and value.startswith("Patient/") and len(value) > len("Patient/"):
+        return value.removeprefix("Patient/")
+    return value
 
-    user_id: _Id = Field(alias="userId")
+
+class OrderSignContext(_Lenient):
+    """Context of ``order-sign``: every draft order is a trigger.
+
+    ``userId`` is optional (the service does not use it; HAPI's test requests and 1.0-era
+    clients omit it or send ``user``), and so is the shape of ``encounterId``. ``draftOrders``
+    is a Bundle, or tolerated as a bare array of resources or entries.
+    """
+
+    user_id: Any = Field(default=None, alias="userId")
+    user: Any = None
     patient_id: _Id = Field(alias="patientId")
-    encounter_id: StrictStr | None = Field(default=None, alias="encounterId")
-    draft_orders: DraftBundle = Field(alias="draftOrders")
+    encounter_id: Any = Field(default=None, alias="encounterId")
+    draft_orders: DraftBundle | list[Any] = Field(alias="draftOrders")
+
+    _patient = field_validator("patient_id", mode="before")(_patient_fhir_id)
 
 
 class OrderSelectContext(OrderSignContext):
@@ -83,17 +115,13 @@ class MedicationPrescribeContext(_Lenient):
     fields, and ``medications`` either as a Bundle or as a bare array of resources.
     """
 
-    user_id: StrictStr | None = Field(default=None, alias="userId")
-    user: StrictStr | None = None
+    user_id: Any = Field(default=None, alias="userId")
+    user: Any = None
     patient_id: _Id = Field(alias="patientId")
-    encounter_id: StrictStr | None = Field(default=None, alias="encounterId")
+    encounter_id: Any = Field(default=None, alias="encounterId")
     medications: DraftBundle | list[Any]
 
-    @model_validator(mode="after")
-    def _some_user(self) -> MedicationPrescribeContext:
-        if not (self.user_id or self.user):
-            raise ValueError("userId (or legacy user) is required")
-        return self
+    _patient = field_validator("patient_id", mode="before")(_patient_fhir_id)
 
 
 HookContext = OrderSelectContext | OrderSignContext | MedicationPrescribeContext

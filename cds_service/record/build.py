@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import Any
@@ -33,6 +33,7 @@ from cds_service.record.fhir import (
 from cds_service.record.jcv import JcvGrouper
 from cds_service.record.medications import MedicationIndex
 from cds_service.record.model import (
+    DataNote,
     Evidence,
     LesionKind,
     MedicationUse,
@@ -41,10 +42,14 @@ from cds_service.record.model import (
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
+    SkippedResources,
+    UnreadOrderParts,
 )
+from cds_service.record.order_shapes import read_order
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import Terminology, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
+from cds_service.record.trigger import pooled_medications, product_name, scan_orders
 from cds_service.record.validate import VALIDATION_CACHE
 
 logger = logging.getLogger("cds_service.record")
@@ -85,7 +90,7 @@ class BuildResult:
 
     record: PatientRecord
     orders: list[NatalizumabOrder]
-    notes: list[str] = field(default_factory=list)
+    notes: list[DataNote] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
 
 
@@ -115,6 +120,11 @@ class _Builder:
         self.tm: Terminology = terminology()
         self.thresholds = knowledge().rules.thresholds
         self.patient_id = patient_id
+        self.pooled = pooled
+        # Natalizumab trigger orders (by object: the pool holds the EHR's own dicts) are read
+        # by natalizumab_orders, never validated away by feed.
+        self.trigger_objects: set[int] = set()
+        self.unread_order_parts: dict[str, tuple[str, ...]] = {}
         self.record = PatientRecord()
         self.medications = MedicationIndex(pooled)
         self.draft_keys = {key for key in map(_draft_key, draft_orders) if key}
@@ -160,6 +170,8 @@ class _Builder:
         for resource in resources:
             if not isinstance(resource, dict):
                 self.skipped["(not a resource)"] += 1
+                continue
+            if id(resource) in self.trigger_objects:
                 continue
             rtype = resource.get("resourceType")
             handler = self.handlers.get(rtype) if isinstance(rtype, str) else None
@@ -363,37 +375,42 @@ class _Builder:
 
     # -- Orders ------------------------------------------------------------------------------
 
-    def natalizumab_orders(self, trigger_orders: Sequence[Any]) -> list[NatalizumabOrder]:
+    def natalizumab_orders(
+        self, trigger_orders: Sequence[Any], known: Sequence[JSON] | None = None
+    ) -> list[NatalizumabOrder]:
+        """The trigger's natalizumab orders (``known``, else judged here the same way).
+
+        Never validated away (contract section 1): each is read leniently in any FHIR
+        version's shape, and the fields that could not be read are named in the notes.
+        """
+        pooled = pooled_medications([self.pooled])
+        if known is None:
+            known = scan_orders(trigger_orders, pooled).orders
         orders: list[NatalizumabOrder] = []
-        for order in trigger_orders:
-            if not isinstance(order, dict) or order.get("resourceType") != "MedicationRequest":
-                continue
-            if is_excluded(order):
-                continue
-            concept = self.medications.concept(order)
-            if not self.tm["natalizumab"].match_concept(concept):
-                continue
-            if not self.accept(order):
-                continue
-            label = concept_label(concept).lower()
-            raw = _identity({"concept": concept}).decode(errors="ignore").lower()
-            product = "Tyruko" if "tyruko" in raw else "Tysabri" if "tysabri" in raw else ""
-            orders.append(NatalizumabOrder(reference_of(order), product or label or "natalizumab"))
+        for order in known:
+            reading = read_order(order)
+            if reading.unread:
+                self.unread_order_parts[reference_of(order)] = reading.unread
+            self.trigger_objects.add(id(order))
+            orders.append(NatalizumabOrder(reference_of(order), product_name(order, pooled)))
         return orders
 
 
-def _notes(skipped: Counter[str], unavailable: frozenset[str]) -> list[str]:
-    notes = [
-        f"{count} {rtype} resource{'s' if count > 1 else ''} could not be read "
-        "(invalid FHIR) and {verb} ignored.".format(verb="were" if count > 1 else "was")
-        for rtype, count in sorted(skipped.items())
+def _notes(
+    skipped: Counter[str], unread_order_parts: Mapping[str, tuple[str, ...]]
+) -> list[DataNote]:
+    """Data notes every card carries: unreadable resources and unreadable parts of the order.
+
+    Notes about prefetch keys (unavailable, incomplete) name only the cards whose facts come
+    from those keys, so the card renderer derives them from ``record.unavailable``/``incomplete``.
+    """
+    notes: list[DataNote] = [
+        SkippedResources(rtype, count) for rtype, count in sorted(skipped.items())
     ]
-    if unavailable:
-        notes.append(
-            "Not available for this assessment: "
-            + ", ".join(sorted(unavailable))
-            + ". Findings that depend on these data may be incomplete."
-        )
+    notes += [
+        UnreadOrderParts(reference, fields)
+        for reference, fields in sorted(unread_order_parts.items())
+    ]
     return notes
 
 
@@ -405,12 +422,18 @@ def build_record(
     unavailable: frozenset[str] = frozenset(),
     patient_id: str | None = None,
     now: datetime,
+    natalizumab_orders: Sequence[JSON] | None = None,
+    incomplete: Mapping[str, str] | None = None,
 ) -> BuildResult:
-    """Index the pooled resources by clinical meaning (contract section 2)."""
+    """Index the pooled resources by clinical meaning (contract section 2).
+
+    ``natalizumab_orders`` are the trigger's verdict on the raw JSON (judged here the same way
+    when not given); ``incomplete`` names prefetch keys read only in part.
+    """
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
     builder = _Builder([*pooled, *drafts], drafts, patient_id)
-    orders = builder.natalizumab_orders(trigger_orders)
+    orders = builder.natalizumab_orders(trigger_orders, natalizumab_orders)
     if not orders:
         return BuildResult(PatientRecord(), [], [], [])
     builder.feed([*resources, *drafts])
@@ -421,10 +444,11 @@ def build_record(
     record.exposure = exposure(record.natalizumab, now.date(), thresholds)
     record.therapy = therapy(record.natalizumab, now.date(), thresholds)
     record.unavailable = unavailable
+    record.incomplete = dict(incomplete or {})
     skipped = builder.skipped
     return BuildResult(
         record=record,
         orders=orders,
-        notes=_notes(skipped, unavailable),
+        notes=_notes(skipped, builder.unread_order_parts),
         skipped=sorted(skipped.elements()),
     )

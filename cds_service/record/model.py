@@ -164,6 +164,26 @@ class Therapy:
 
 
 @dataclass(frozen=True)
+class SkippedResources:
+    """Resources of one type that failed validation and were left out (a data note)."""
+
+    resource_type: str
+    count: int
+
+
+@dataclass(frozen=True)
+class UnreadOrderParts:
+    """Fields of a natalizumab order that could not be read (named, never their values)."""
+
+    reference: str
+    fields: tuple[str, ...]
+
+
+DataNote = SkippedResources | UnreadOrderParts
+"""A data-quality fact every card carries; ``cards`` words it."""
+
+
+@dataclass(frozen=True)
 class NatalizumabOrder:
     """A trigger order that is natalizumab; ``product`` is what the card should call it."""
 
@@ -193,3 +213,4 @@ class PatientRecord:
     pml_suspected: list[Evidence] = field(default_factory=list)
     hypersensitivity: list[Evidence] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
+    incomplete: dict[str, str] = field(default_factory=dict)  # prefetch key -> why cut short

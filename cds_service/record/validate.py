@@ -74,6 +74,11 @@ def _model(resource_type: str) -> Any:
     return getattr(module, resource_type)
 
 
+def model_for(resource_type: str) -> Any:
+    """The fhir.resources R4B model class of a supported resource type."""
+    return _model(resource_type)
+
+
 def supported(resource_type: str) -> bool:
     return resource_type in _MODULES
 

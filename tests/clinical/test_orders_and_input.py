@@ -73,10 +73,15 @@ def test_invalid_resource_is_skipped_with_a_note(caplog: pytest.LogCaptureFixtur
     assert "Jane" not in caplog.text
 
 
-def test_invalid_natalizumab_order_is_skipped() -> None:
+def test_invalid_natalizumab_order_still_triggers_every_card_and_names_the_part() -> None:
+    """Contract v2 section 1: a natalizumab order is never skipped, whatever fails in it."""
     broken = order()
     broken["intent"] = 42
-    assert run([rrms()], orders=[broken]).cards == []
+    cards = run([rrms()], orders=[broken]).cards
+    assert "natalizumab-indicated" in [c["source"]["topic"]["code"] for c in cards]
+    for rendered in cards:
+        assert "could not be read and were left out: intent." in rendered["detail"]
+        assert "42" not in rendered["detail"].split("**Data notes**")[1].split("**Sources**")[0]
 
 
 def test_non_object_items_never_crash() -> None:
@@ -102,7 +107,14 @@ def test_unavailable_optional_data_is_named_in_cards() -> None:
         patient_id="p1",
     )
     evaluation = evaluate(data, NOW)
-    assert all("allergies" in c["detail"] for c in evaluation.cards)
+    by_topic = {c["source"]["topic"]["code"]: c["detail"] for c in evaluation.cards}
+    assert set(by_topic) == {"natalizumab-indicated", "jcv-test-due", "mri-due"}
+    # Each card names only the keys its facts come from (card-topic property prefetch-key):
+    # exposure (administrations) feeds the monitoring cards, allergies none of these.
+    assert "Not available for this assessment: medicationAdministrations." in by_topic["mri-due"]
+    assert "medicationAdministrations" in by_topic["jcv-test-due"]
+    assert "Not available" not in by_topic["natalizumab-indicated"]
+    assert not any("allergies" in detail for detail in by_topic.values())
 
 
 def test_card_invariants() -> None:

@@ -87,3 +87,27 @@ def test_python_m_serve_starts_the_service(tmp_path: Path) -> None:
     finally:
         process.terminate()
         process.wait(timeout=15)
+
+
+def test_serve_refuses_to_start_with_auth_on_and_no_public_base_url(tmp_path: Path) -> None:
+    """Contract v2 section 0: a clear message and a non-zero exit, for one or many workers."""
+    port = free_loopback_port()
+    env = os.environ | {
+        "CDS_DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}",
+        "CDS_AUTH_REQUIRED": "true",
+    }
+    env.pop("CDS_PUBLIC_BASE_URL", None)
+    for workers in ("1", "2"):
+        result = subprocess.run(
+            [PYTHON, "-m", "cds_service", "serve", "--port", str(port), "--workers", workers],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert result.returncode == 2, result.stderr
+        assert "CDS_PUBLIC_BASE_URL" in result.stderr
+        assert "Refusing to start" in result.stderr
+        assert "Traceback" not in result.stderr

@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from cds_service.config import Settings
-from tests.contract.builders import full_prefetch, hook_request
+from tests.contract.builders import card_topics, full_prefetch, hook_request
 from tests.support.server import LiveServer
 
 SIGN = "/cds-services/natalizumab-order-sign"
@@ -77,12 +77,7 @@ BAD_BODIES: list[tuple[str, bytes]] = [
     ("context not an object", orjson.dumps(hook_request("order-sign") | {"context": "x"})),
     ("prefetch not an object", orjson.dumps(hook_request("order-sign") | {"prefetch": [1]})),
     ("fhirServer not a string", orjson.dumps(hook_request("order-sign") | {"fhirServer": 1})),
-    (
-        "fhirAuthorization without token",
-        orjson.dumps(hook_request("order-sign") | {"fhirAuthorization": {"scope": "x"}}),
-    ),
     ("context without patientId", orjson.dumps(_context_without("patientId"))),
-    ("context without userId", orjson.dumps(_context_without("userId"))),
     ("context without draftOrders", orjson.dumps(_context_without("draftOrders"))),
 ]
 
@@ -90,6 +85,25 @@ BAD_BODIES: list[tuple[str, bytes]] = [
 @pytest.mark.parametrize(("label", "content"), BAD_BODIES, ids=[label for label, _ in BAD_BODIES])
 def test_malformed_requests_are_400(live_server: LiveServer, label: str, content: bytes) -> None:
     assert_error(post(live_server, SIGN, content, "application/json"), 400)
+
+
+LENIENT_BODIES: list[tuple[str, dict[str, object]]] = [
+    ("context without userId", _context_without("userId")),
+    ("fhirAuthorization without token", hook_request("order-sign") | {"fhirAuthorization": {}}),
+    ("legacy user at the top level", _context_without("userId") | {"user": "Practitioner/1"}),
+]
+
+
+@pytest.mark.parametrize(
+    ("label", "body"), LENIENT_BODIES, ids=[label for label, _ in LENIENT_BODIES]
+)
+def test_fields_the_service_does_not_need_are_never_a_400(
+    live_server: LiveServer, label: str, body: dict[str, object]
+) -> None:
+    """Contract v2 section 1: userId optional, legacy user accepted, token only for fetching."""
+    response = post(live_server, SIGN, orjson.dumps(body), "application/json")
+    assert response.status_code == 200
+    assert "natalizumab-indicated" in card_topics(response.json())
 
 
 def test_hook_of_another_service_is_400(live_server: LiveServer) -> None:

@@ -10,7 +10,9 @@ from typing import Any
 import pytest
 
 from cds_service.config import Settings
-from cds_service.protocol.fhir_client import FetchError, FhirFetcher, build_http_client
+from cds_service.protocol.budget import ResourceBudget
+from cds_service.protocol.errors import ProtocolError
+from cds_service.protocol.fhir_client import FetchError, FetchResult, FhirFetcher, build_http_client
 from tests.support.fhir_stub import FhirStub, start_fhir_stub
 
 
@@ -26,12 +28,29 @@ def observations(count: int) -> list[dict[str, Any]]:
     ]
 
 
-def fetch(stub: FhirStub, query: str, settings: Settings, token: str | None = None) -> list[Any]:
-    async def go() -> list[Any]:
+def fetch_result(
+    stub: FhirStub,
+    query: str,
+    settings: Settings,
+    token: str | None = None,
+    budget: ResourceBudget | None = None,
+) -> FetchResult:
+    async def go() -> FetchResult:
         async with build_http_client(settings) as client:
-            return await FhirFetcher(client, settings).fetch(stub.base_url, query, token)
+            return await FhirFetcher(client, settings).fetch(stub.base_url, query, token, budget)
 
     return asyncio.run(go())
+
+
+def fetch(stub: FhirStub, query: str, settings: Settings, token: str | None = None) -> list[Any]:
+    """The pages of a fetch that must have read everything."""
+    result = fetch_result(stub, query, settings, token)
+    assert result.incomplete is None
+    return result.documents
+
+
+def ids_read(result: FetchResult) -> list[str]:
+    return [entry["resource"]["id"] for page in result.documents for entry in page["entry"]]
 
 
 @pytest.fixture
@@ -49,18 +68,18 @@ def test_follows_next_links_and_sends_the_token_on_every_page(stub: FhirStub) ->
     assert [r.authorization for r in stub.recorded()] == ["Bearer secret-token"] * 3
 
 
-def test_too_many_pages_fails_instead_of_returning_partial_data(stub: FhirStub) -> None:
-    with pytest.raises(FetchError) as caught:
-        fetch(stub, "Observation?patient=p1", Settings(fhir_max_pages=2))
-    assert caught.value.reason == "too_many_pages"
+def test_too_many_pages_keeps_what_was_read_and_says_it_is_incomplete(stub: FhirStub) -> None:
+    result = fetch_result(stub, "Observation?patient=p1", Settings(fhir_max_pages=2))
+    assert result.incomplete == "too_many_pages"
+    assert ids_read(result) == [f"o{index}" for index in range(20)]
     assert len(stub.recorded()) == 2
 
 
 def test_next_link_to_another_server_is_not_followed(stub: FhirStub) -> None:
     stub.foreign_next_types.add("Observation")
-    with pytest.raises(FetchError) as caught:
-        fetch(stub, "Observation?patient=p1", Settings(), token="secret-token")
-    assert caught.value.reason == "next_link_outside_server"
+    result = fetch_result(stub, "Observation?patient=p1", Settings(), token="secret-token")
+    assert result.incomplete == "next_link_outside_server"
+    assert ids_read(result) == [f"o{index}" for index in range(10)]
     assert len(stub.recorded()) == 1
 
 
@@ -88,10 +107,26 @@ def test_oversized_response_is_aborted(stub: FhirStub) -> None:
 
 def test_size_cap_counts_all_pages_together(stub: FhirStub) -> None:
     stub.padding_by_type["Observation"] = 4_000
-    with pytest.raises(FetchError) as caught:
-        fetch(stub, "Observation?patient=p1", Settings(fhir_max_response_bytes=10_000))
-    assert caught.value.reason == "too_large"
+    result = fetch_result(stub, "Observation?patient=p1", Settings(fhir_max_response_bytes=10_000))
+    assert result.incomplete == "too_large"
+    assert 1 <= len(result.documents) <= 2  # the page that crossed the cap is dropped whole
     assert 2 <= len(stub.recorded()) <= 3
+
+
+def test_resources_count_against_the_call_budget_across_pages(stub: FhirStub) -> None:
+    """25 resources on three pages: a budget of 15 left is exhausted on page two (413)."""
+    budget = ResourceBudget(limit=20, already_used=5)
+    with pytest.raises(ProtocolError) as caught:
+        fetch_result(stub, "Observation?patient=p1", Settings(), budget=budget)
+    assert caught.value.status_code == 413
+    assert caught.value.error == "too_many_resources"
+    assert len(stub.recorded()) == 2
+
+
+def test_budget_is_spent_by_what_was_read(stub: FhirStub) -> None:
+    budget = ResourceBudget(limit=100)
+    fetch_result(stub, "Observation?patient=p1", Settings(), budget=budget)
+    assert budget.used == 25 + 3  # the observations and the three searchset Bundles
 
 
 def test_slow_server_times_out_within_the_total_budget(stub: FhirStub) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from cds_service.config import Settings
+from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import ProtocolError
 from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.gather import GatheredData, gather
@@ -246,3 +247,118 @@ def test_unsafe_patient_id_is_never_put_in_a_url(stub: FhirStub) -> None:
         run_gather(request, Settings(allowed_fhir_servers=[stub.base_url]))
     assert caught.value.status_code == 412
     assert stub.recorded() == []
+
+
+# --- incomplete data and the call-wide resource budget (contract v2 section 2) ----------
+
+
+def run_gather_budget(
+    body: dict[str, Any], settings: Settings, budget: ResourceBudget
+) -> GatheredData:
+    async def go() -> GatheredData:
+        request = parse_hook_request(body)
+        context = parse_context(request.hook, request.context)
+        async with build_http_client(settings) as client:
+            return await gather(
+                request, context, settings, FhirFetcher(client, settings), budget=budget
+            )
+
+    return asyncio.run(go())
+
+
+def observation(index: int) -> dict[str, Any]:
+    return {
+        "resourceType": "Observation",
+        "id": f"obs-{index}",
+        "status": "final",
+        "code": {"text": "JC virus antibody index"},
+        "subject": {"reference": "Patient/p1"},
+    }
+
+
+def paged_prefetch(next_url: str) -> dict[str, Any]:
+    prefetch = full_prefetch()
+    page = searchset(*(observation(i) for i in range(2)))
+    page["link"] = [{"relation": "next", "url": next_url}]
+    prefetch["observations"] = page
+    return prefetch
+
+
+@pytest.fixture
+def observations_stub() -> Iterator[FhirStub]:
+    server = start_fhir_stub([observation(i) for i in range(7)], page_size=2)
+    yield server
+    server.stop()
+
+
+def test_prefetched_next_page_without_a_server_is_named_incomplete() -> None:
+    """The issue's case: a searchset with an unreadable next page is not the whole record."""
+    prefetch = paged_prefetch("https://ehr.example.org/fhir/Observation?patient=p1&page=2")
+    data = run_gather(hook_request("order-sign", prefetch=prefetch))
+    assert data.incomplete == {"observations": "next_page_not_fetchable"}
+    assert "Observation/obs-1" in ids(data.resources)
+
+
+def test_prefetched_next_pages_are_read_from_the_allowed_server(
+    observations_stub: FhirStub,
+) -> None:
+    base = observations_stub.base_url
+    prefetch = paged_prefetch(f"{base}/Observation?patient=p1&_offset=2")
+    request = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": base}
+    data = run_gather(request, Settings(allowed_fhir_servers=[base]))
+    assert data.incomplete == {}
+    found = {i for i in ids(data.resources) if i.startswith("Observation/")}
+    assert found == {f"Observation/obs-{i}" for i in range(7)}
+    assert len(observations_stub.recorded()) == 3  # offsets 2, 4 and 6
+
+
+def test_prefetched_next_pages_stop_at_the_page_cap(observations_stub: FhirStub) -> None:
+    base = observations_stub.base_url
+    prefetch = paged_prefetch(f"{base}/Observation?patient=p1&_offset=2")
+    request = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": base}
+    data = run_gather(request, Settings(allowed_fhir_servers=[base], fhir_max_pages=2))
+    assert data.incomplete == {"observations": "too_many_pages"}
+    assert len(observations_stub.recorded()) == 1  # the prefetched page counts as the first
+
+
+def test_failing_next_page_is_named_incomplete(observations_stub: FhirStub) -> None:
+    base = observations_stub.base_url
+    observations_stub.status_by_type["Observation"] = 503
+    prefetch = paged_prefetch(f"{base}/Observation?patient=p1&_offset=2")
+    request = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": base}
+    data = run_gather(request, Settings(allowed_fhir_servers=[base]))
+    assert data.incomplete == {"observations": "http_5xx"}
+
+
+def test_fetched_key_cut_by_its_page_cap_is_used_and_named(observations_stub: FhirStub) -> None:
+    """A required key read in part is used (a note, not a 412): partial data said to be so."""
+    base = observations_stub.base_url
+    prefetch = full_prefetch()
+    del prefetch["observations"]
+    request = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": base}
+    data = run_gather(request, Settings(allowed_fhir_servers=[base], fhir_max_pages=2))
+    assert data.incomplete == {"observations": "too_many_pages"}
+    assert data.fetched_keys == ("observations",)
+    assert len([i for i in ids(data.resources) if i.startswith("Observation/")]) == 4
+
+
+def test_budget_counts_all_pages_of_all_keys_together(observations_stub: FhirStub) -> None:
+    base = observations_stub.base_url
+    prefetch = full_prefetch()
+    for key in ("observations", "allergies", "procedures"):
+        del prefetch[key]
+    request = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": base}
+    settings = Settings(allowed_fhir_servers=[base])
+    # 7 observations on 4 pages (+4 Bundles) and two empty searchsets: 13 fetched resources.
+    with pytest.raises(ProtocolError) as caught:
+        run_gather_budget(request, settings, ResourceBudget(limit=12, already_used=3))
+    assert caught.value.status_code == 413
+    assert caught.value.error == "too_many_resources"
+    data = run_gather_budget(request, settings, ResourceBudget(limit=100, already_used=3))
+    assert len([i for i in ids(data.resources) if i.startswith("Observation/")]) == 7
+
+
+def test_budget_counts_the_request_body_first() -> None:
+    body = hook_request("order-sign")
+    # draftOrders Bundle, the order, the Patient, the conditions Bundle and its Condition
+    assert ResourceBudget.for_body(body, 100).used == 5

@@ -22,6 +22,7 @@ def test_token_is_kept_secret_in_reprs() -> None:
     request = parse_hook_request(body)
     assert "very-secret" not in repr(request)
     assert request.fhir_authorization is not None
+    assert request.fhir_authorization.access_token is not None
     assert request.fhir_authorization.access_token.get_secret_value() == "very-secret"
 
 
@@ -44,11 +45,85 @@ def test_medication_prescribe_legacy_variants(context: dict[str, object]) -> Non
     assert isinstance(parse_context("medication-prescribe", context), MedicationPrescribeContext)
 
 
-def test_medication_prescribe_needs_some_user() -> None:
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "medication-prescribe"])
+def test_user_id_is_optional_on_every_hook(hook: str) -> None:
+    """Contract section 1: the service does not use userId; HAPI and 1.0-era clients omit it."""
+    body = hook_request(hook)
+    del body["context"]["userId"]
+    parse_context(hook, parse_hook_request(body).context)
+
+
+@pytest.mark.parametrize("hook", ["order-select", "order-sign", "medication-prescribe"])
+@pytest.mark.parametrize("where", ["context", "top level"])
+def test_legacy_user_is_accepted_in_context_or_at_the_top_level(hook: str, where: str) -> None:
+    body = hook_request(hook)
+    del body["context"]["userId"]
+    (body["context"] if where == "context" else body)["user"] = "Practitioner/example"
+    parse_context(hook, parse_hook_request(body).context)
+
+
+@pytest.mark.parametrize("encounter", [12345, {"reference": "Encounter/1"}, [], None])
+def test_an_unused_field_of_any_shape_is_never_a_400(encounter: object) -> None:
+    body = hook_request("order-sign")
+    body["context"]["encounterId"] = encounter
+    body["context"]["userId"] = 7
+    parse_context("order-sign", parse_hook_request(body).context)
+
+
+def test_patient_reference_as_patient_id_is_read_as_the_id() -> None:
+    body = hook_request("order-sign")
+    body["context"]["patientId"] = "Patient/123"
+    context = parse_context("order-sign", parse_hook_request(body).context)
+    assert context.patient_id == "123"
+
+
+def test_draft_orders_may_be_a_bare_array() -> None:
+    body = hook_request("order-sign")
+    body["context"]["draftOrders"] = [entry for entry in body["context"]["draftOrders"]["entry"]]
+    parse_context("order-sign", parse_hook_request(body).context)
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        {"access_token": "t", "token_type": "Bearer", "expires_in": 300, "scope": "patient/*.read"},
+        {"access_token": "t", "token_type": "Bearer", "expires_in": "300", "subject": "cds-svc"},
+        {"access_token": "t", "expires_in": 3.5e2, "patient": "123", "vendor": {"x": [1]}},
+    ],
+)
+def test_fhir_authorization_shapes_seen_in_the_wild(authorization: dict[str, object]) -> None:
+    request = parse_hook_request(hook_request("order-sign") | {"fhirAuthorization": authorization})
+    assert request.fhir_authorization is not None
+    assert request.fhir_authorization.access_token is not None
+    assert request.fhir_authorization.access_token.get_secret_value() == "t"
+
+
+@pytest.mark.parametrize(
+    "authorization", [{}, {"access_token": None}, {"access_token": 5}, "a-bare-token", [1]]
+)
+def test_unusable_fhir_authorization_means_no_token_not_a_400(authorization: object) -> None:
+    request = parse_hook_request(hook_request("order-sign") | {"fhirAuthorization": authorization})
+    token = request.fhir_authorization.access_token if request.fhir_authorization else None
+    assert token is None
+
+
+def test_extra_authorization_fields_are_not_kept() -> None:
+    """A refresh token beside the access token must not end up in a repr or a log."""
+    authorization = {"access_token": "t", "refresh_token": "very-secret-refresh"}
+    request = parse_hook_request(hook_request("order-sign") | {"fhirAuthorization": authorization})
+    assert "very-secret-refresh" not in repr(request)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("hook", None), ("hook", 5), ("hookInstance", None), ("hookInstance", []), ("context", "x")],
+)
+def test_really_malformed_envelopes_are_still_400(field: str, value: object) -> None:
+    body = hook_request("order-sign")
+    body[field] = value
     with pytest.raises(ProtocolError) as caught:
-        parse_context("medication-prescribe", {"patientId": "p1", "medications": []})
+        parse_hook_request(body)
     assert caught.value.status_code == 400
-    assert "userId" in caught.value.message
 
 
 def test_error_messages_name_the_field_but_never_echo_the_value() -> None:

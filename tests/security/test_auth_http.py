@@ -13,11 +13,11 @@ import pytest
 from cds_service.config import Settings
 from tests.security.hook_data import SERVICE_ID, feedback_body, order_sign_request
 from tests.security.jwt_support import ALGORITHMS, ISSUER, EhrIssuer, serve_jwks
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, free_loopback_port
 
 UNAUTHORIZED = {"error": "unauthorized", "message": "Authentication failed."}
 
-Factory = Callable[[Settings], LiveServer]
+Factory = Callable[..., LiveServer]
 
 
 @pytest.fixture(scope="module")
@@ -34,10 +34,19 @@ def auth_settings(tmp_path: Path, trusted: dict[str, str], **extra: Any) -> Sett
     )
 
 
+def start_auth_server(
+    factory: Factory, tmp_path: Path, trusted: dict[str, str], **extra: Any
+) -> LiveServer:
+    """Auth on requires CDS_PUBLIC_BASE_URL: by default the server's own loopback URL."""
+    port = free_loopback_port()
+    extra.setdefault("public_base_url", f"http://127.0.0.1:{port}")
+    return factory(auth_settings(tmp_path, trusted, **extra), port)
+
+
 @pytest.fixture
 def server(issuer: EhrIssuer, tmp_path: Path, live_server_factory: Factory) -> LiveServer:
     uri = issuer.write_jwks(tmp_path / "jwks.json")
-    return live_server_factory(auth_settings(tmp_path, {ISSUER: uri}))
+    return start_auth_server(live_server_factory, tmp_path, {ISSUER: uri})
 
 
 def service_url(server: LiveServer) -> str:
@@ -137,8 +146,10 @@ def _cases(issuer: EhrIssuer, aud: str) -> dict[str, tuple[str | None, dict[str,
         "alg none": (none_token, {}),
         "hs256 with public pem": (hs_token, {}),
         "jku elsewhere": (issuer.token(aud, header={"jku": "http://127.0.0.1:9/jwks"}), {}),
-        "missing sub": (issuer.token(aud, drop=("sub",)), {}),
+        "empty sub": (issuer.token(aud, claims={"sub": ""}), {}),
         "missing jti": (issuer.token(aud, drop=("jti",)), {}),
+        "lifetime over an hour": (issuer.token(aud, claims={"iat": now, "exp": now + 3601}), {}),
+        "ten-year token": (issuer.token(aud, claims={"exp": now + 10 * 365 * 86400}), {}),
     }
 
 
@@ -161,7 +172,7 @@ def test_jwks_served_over_loopback_http(
     issuer: EhrIssuer, tmp_path: Path, live_server_factory: Factory
 ) -> None:
     with serve_jwks(issuer.jwks()) as stub:
-        server = live_server_factory(auth_settings(tmp_path, {ISSUER: stub.url}))
+        server = start_auth_server(live_server_factory, tmp_path, {ISSUER: stub.url})
         aud = service_url(server)
         assert call(server, issuer.token(aud, "RS384")).status_code == 200
         assert call(server, issuer.token(aud, "ES256", header={"jku": stub.url})).status_code == 200
@@ -174,7 +185,7 @@ def test_public_base_url_sets_the_audience(
 ) -> None:
     uri = issuer.write_jwks(tmp_path / "jwks.json")
     public = "https://cds.hospital.example/natalizumab/"
-    server = live_server_factory(auth_settings(tmp_path, {ISSUER: uri}, public_base_url=public))
+    server = start_auth_server(live_server_factory, tmp_path, {ISSUER: uri}, public_base_url=public)
     expected = f"https://cds.hospital.example/natalizumab/cds-services/{SERVICE_ID}"
     assert call(server, issuer.token(expected)).status_code == 200
     assert_unauthorized(call(server, issuer.token(service_url(server))))
@@ -209,16 +220,58 @@ def test_unreachable_jti_store_answers_503_not_500(
     issuer: EhrIssuer, tmp_path: Path, live_server_factory: Factory
 ) -> None:
     uri = issuer.write_jwks(tmp_path / "jwks.json")
+    port = free_loopback_port()
     settings = Settings(
         auth_required=True,
         trusted_issuers={ISSUER: uri},
         jti_store="database",
         database_url=f"sqlite:///{tmp_path / 'no-such-dir' / 'feedback.db'}",
+        public_base_url=f"http://127.0.0.1:{port}",
     )
-    server = live_server_factory(settings)
+    server = live_server_factory(settings, port)
     discovery = f"{server.url}/cds-services"
     response = httpx.get(discovery, headers={"Authorization": f"Bearer {issuer.token(discovery)}"})
     assert response.status_code == 503
     assert response.json()["error"] == "service_unavailable"
     # A bad token is still a 401: the store is consulted only after the signature checks out.
     assert_unauthorized(httpx.get(discovery, headers={"Authorization": "Bearer x.y.z"}))
+
+
+def test_token_without_sub_is_accepted(server: LiveServer, issuer: EhrIssuer) -> None:
+    assert call(server, issuer.token(service_url(server), drop=("sub",))).status_code == 200
+
+
+def test_two_authorization_headers_are_refused(server: LiveServer, issuer: EhrIssuer) -> None:
+    """Exactly one Authorization header: never "the first one wins", even if both are good."""
+    good = issuer.token(service_url(server))
+    other = issuer.token(service_url(server))
+    headers = [("Authorization", f"Bearer {good}"), ("Authorization", f"Bearer {other}")]
+    response = httpx.post(service_url(server), json=order_sign_request(), headers=headers)
+    assert_unauthorized(response)
+    assert call(server, good).status_code == 200  # the token itself was fine and unused
+
+
+def test_configured_lifetime_cap_applies(
+    issuer: EhrIssuer, tmp_path: Path, live_server_factory: Factory
+) -> None:
+    uri = issuer.write_jwks(tmp_path / "jwks.json")
+    server = start_auth_server(live_server_factory, tmp_path, {ISSUER: uri}, jwt_max_lifetime_s=120)
+    now = int(time.time())
+    aud = service_url(server)
+    assert call(server, issuer.token(aud, claims={"iat": now, "exp": now + 120})).status_code == 200
+    assert_unauthorized(call(server, issuer.token(aud, claims={"iat": now, "exp": now + 121})))
+
+
+def test_auth_on_without_public_base_url_refuses_to_start(
+    issuer: EhrIssuer, tmp_path: Path
+) -> None:
+    """Contract v2 section 0, in the app factory (uvicorn --factory and every worker)."""
+    from cds_service.app import create_app
+    from cds_service.config import ConfigurationError
+
+    uri = issuer.write_jwks(tmp_path / "jwks.json")
+    with pytest.raises(ConfigurationError, match="CDS_PUBLIC_BASE_URL"):
+        create_app(auth_settings(tmp_path, {ISSUER: uri}))
+    with pytest.raises(ConfigurationError):
+        create_app(auth_settings(tmp_path, {ISSUER: uri}, public_base_url="  "))
+    create_app(auth_settings(tmp_path, {ISSUER: uri}, public_base_url="https://cds.example"))

@@ -130,9 +130,38 @@ def test_leeway_of_sixty_seconds(issuer: EhrIssuer, jwks_uri: str) -> None:
     verify(verifier, issuer.token(AUD, claims={"iat": now + 30}))
 
 
-@pytest.mark.parametrize("claim", ["exp", "iat", "jti", "iss", "sub", "aud"])
+@pytest.mark.parametrize("claim", ["exp", "iat", "jti", "iss", "aud"])
 def test_required_claims(issuer: EhrIssuer, jwks_uri: str, claim: str) -> None:
     rejected(make_verifier(jwks_uri), issuer.token(AUD, drop=(claim,)))
+
+
+def test_sub_and_tenant_are_optional(issuer: EhrIssuer, jwks_uri: str) -> None:
+    """CDS Hooks 2.0's claim table has no sub; the spec, sandbox and Inferno send none."""
+    verified = verify(make_verifier(jwks_uri), issuer.token(AUD, drop=("sub", "tenant")))
+    assert verified.sub is None
+    assert verified.tenant is None
+
+
+@pytest.mark.parametrize("aud", [AUD, [AUD], ["https://other.example/cds-services/x", AUD]])
+def test_aud_as_a_string_or_an_array(issuer: EhrIssuer, jwks_uri: str, aud: object) -> None:
+    verify(make_verifier(jwks_uri), issuer.token(AUD, claims={"aud": aud}))
+
+
+@pytest.mark.parametrize("aud", [[], ["https://other.example/x"], [AUD, 5], {"aud": AUD}])
+def test_aud_array_without_this_endpoint_is_refused(
+    issuer: EhrIssuer, jwks_uri: str, aud: object
+) -> None:
+    assert "aud" in rejected(make_verifier(jwks_uri), issuer.token(AUD, claims={"aud": aud}))
+
+
+def test_lifetime_is_capped(issuer: EhrIssuer, jwks_uri: str) -> None:
+    now = int(time.time())
+    verifier = make_verifier(jwks_uri)
+    verify(verifier, issuer.token(AUD, claims={"iat": now, "exp": now + 3600}))
+    too_long = issuer.token(AUD, claims={"iat": now, "exp": now + 3601})
+    assert "lifetime" in rejected(verifier, too_long)
+    strict = JwtVerifier(JwksCache({ISSUER: jwks_uri}), MemoryJtiStore(), max_lifetime_s=60)
+    assert "lifetime" in rejected(strict, issuer.token(AUD, claims={"exp": now + 300}))
 
 
 def test_unknown_issuer(jwks_uri: str) -> None:

@@ -33,7 +33,7 @@ from tests.security.hook_data import (
 )
 from tests.security.jwt_support import ISSUER, EhrIssuer
 from tests.support.fhir_stub import start_fhir_stub
-from tests.support.server import LiveServer
+from tests.support.server import LiveServer, free_loopback_port
 
 
 class CaptureAll(logging.Handler):
@@ -70,19 +70,21 @@ def test_full_run_logs_no_phi_and_no_secrets(
     tmp_path: Path,
     capture: CaptureAll,
     capfd: pytest.CaptureFixture[str],
-    live_server_factory: Callable[[Settings], LiveServer],
+    live_server_factory: Callable[..., LiveServer],
 ) -> None:
     issuer = EhrIssuer.create()
     stub = start_fhir_stub(fhir_resources(), status_by_type={"MedicationStatement": 500})
     try:
+        port = free_loopback_port()
         settings = Settings(
             auth_required=True,
             trusted_issuers={ISSUER: issuer.write_jwks(tmp_path / "jwks.json")},
             allowed_fhir_servers=[stub.base_url],
             database_url=f"sqlite:///{tmp_path / 'feedback.db'}",
             log_level="DEBUG",
+            public_base_url=f"http://127.0.0.1:{port}",
         )
-        server = live_server_factory(settings)
+        server = live_server_factory(settings, port)
         for lg in (logging.getLogger("cds_service"), logging.getLogger()):
             lg.setLevel(logging.DEBUG)  # create_app set cds_service to the settings level
         service = f"{server.url}/cds-services/{SERVICE_ID}"
@@ -148,7 +150,8 @@ def test_full_run_logs_no_phi_and_no_secrets(
         "phi as hook": 400,
         "not json": 400,
         "no data": 412,
-        "bad fhirAuthorization": 400,
+        # Contract v2: an unusable token is no token (it matters only for fetching).
+        "bad fhirAuthorization": 200,
         "feedback": 200,
         "bad feedback": 400,
         "replayed jwt": 401,

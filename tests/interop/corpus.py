@@ -1,0 +1,268 @@
+"""The interop corpus as test cases: published requests, their natalizumab variants, and the
+requests the CDS Hooks sandbox builds.
+
+Rules (tests/interop/README.md):
+
+* an original is sent exactly as published; a hook page's example, which is a ``context``
+  only, is sent in the smallest envelope that makes it a call (``hook``, ``hookInstance``);
+* a natalizumab **variant** differs from its original only in the medication of the first
+  order the hook acts on (the selected ones for order-select, all for the others): its
+  ``medicationCodeableConcept`` becomes natalizumab (RxNorm 354770), or, for an order that
+  names a Medication by reference, that reference's ``display``. An original whose orders
+  name no medication has no variant;
+* the "with data" run of a variant points ``fhirServer`` at a loopback FHIR stand-in that
+  holds the patient of the request (an adult with relapsing-remitting MS, no anti-JCV result
+  and no brain MRI), the published servers being unreachable from here.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import re
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from tests.interop.stage_corpus import load_sources
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
+SERVICE_BY_HOOK = {
+    "order-select": "natalizumab-order-select",
+    "order-sign": "natalizumab-order-sign",
+    "medication-prescribe": "natalizumab-medication-prescribe",
+}
+ORDER_TYPES = ("MedicationRequest", "MedicationOrder")
+NATALIZUMAB = {
+    "coding": [{"system": RXNORM, "code": "354770", "display": "natalizumab"}],
+    "text": "natalizumab 300 MG in 15 ML Injection",
+}
+
+
+def corpus_dirs() -> list[Path]:
+    """Where the staged corpus may be: ``$CDS_INTEROP_CORPUS``, the shared folder beside the
+    repository (``../shared/interop/corpus``), or the git-ignored ``tests/interop/corpus``."""
+    candidates = [
+        REPO_ROOT.parent / "shared" / "interop" / "corpus",
+        Path(__file__).parent / "corpus",
+    ]
+    configured = os.environ.get("CDS_INTEROP_CORPUS")
+    return ([Path(configured)] if configured else []) + candidates
+
+
+def find_corpus() -> Path | None:
+    for directory in corpus_dirs():
+        if directory.is_dir() and any(directory.glob("*.txt")):
+            return directory
+    return None
+
+
+def parse_published(text: str) -> Any:
+    """JSON as published. A hook page's block may be a member (``"context": {...}``) rather
+    than a document, and the spec's JWT block holds two objects after ``//`` comments."""
+    stripped = "\n".join(line for line in text.splitlines() if not line.strip().startswith("//"))
+    stripped = stripped.strip()
+    if stripped.startswith('"'):
+        return json.loads("{" + stripped + "}")
+    decoder = json.JSONDecoder()
+    documents, index = [], 0
+    while index < len(stripped):
+        document, end = decoder.raw_decode(stripped, index)
+        documents.append(document)
+        index = end
+        while index < len(stripped) and stripped[index].isspace():
+            index += 1
+    return documents[0] if len(documents) == 1 else documents
+
+
+def envelope(context_document: dict[str, Any], hook: str) -> dict[str, Any]:
+    """A published context as a call: only ``hook`` and ``hookInstance`` added. Hook pages
+    publish ``{"context": ...}``; a bare context object (Inferno's fixture) is put under
+    ``context``."""
+    if "context" not in context_document:
+        context_document = {"context": context_document}
+    return {"hook": hook, "hookInstance": str(uuid.uuid4()), **context_document}
+
+
+def _orders_acted_on(context: dict[str, Any], hook: str) -> list[dict[str, Any]]:
+    container = context.get("medications") if hook == "medication-prescribe" else None
+    if container is None:
+        container = context.get("draftOrders")
+    entries = container.get("entry", []) if isinstance(container, dict) else container or []
+    resources = [e.get("resource", e) if isinstance(e, dict) else None for e in entries]
+    orders = [r for r in resources if isinstance(r, dict) and r.get("resourceType") in ORDER_TYPES]
+    if hook == "order-select":
+        selections = context.get("selections") or []
+        orders = [
+            o
+            for o in orders
+            if any(str(s).endswith(f"{o.get('resourceType')}/{o.get('id')}") for s in selections)
+        ]
+    return orders
+
+
+def natalizumab_variant(request: dict[str, Any]) -> dict[str, Any] | None:
+    """The request with only the first acted-on order's medication swapped to natalizumab."""
+    variant = copy.deepcopy(request)
+    context = variant.get("context")
+    if not isinstance(context, dict):
+        return None
+    for order in _orders_acted_on(context, str(variant.get("hook"))):
+        if "medicationCodeableConcept" in order:
+            order["medicationCodeableConcept"] = copy.deepcopy(NATALIZUMAB)
+            return variant
+        if isinstance(order.get("medicationReference"), dict):
+            order["medicationReference"]["display"] = "natalizumab (Tysabri)"
+            return variant
+    return None
+
+
+def patient_id_of(request: dict[str, Any]) -> str:
+    patient = str(request.get("context", {}).get("patientId", ""))
+    return patient.removeprefix("Patient/")
+
+
+def stand_in_resources(patient_id: str) -> list[dict[str, Any]]:
+    """What the loopback FHIR stand-in holds for the request's patient."""
+    subject = {"reference": f"Patient/{patient_id}"}
+    return [
+        {"resourceType": "Patient", "id": patient_id, "birthDate": "1983-06-14"},
+        {
+            "resourceType": "Condition",
+            "id": f"rrms-{abs(hash(patient_id)) % 10_000}",
+            "subject": subject,
+            "clinicalStatus": {
+                "coding": [
+                    {
+                        "system": "http://terminology.hl7.org/CodeSystem/condition-clinical",
+                        "code": "active",
+                    }
+                ]
+            },
+            "code": {
+                "coding": [
+                    {
+                        "system": "http://snomed.info/sct",
+                        "code": "426373005",
+                        "display": "Relapsing remitting multiple sclerosis",
+                    }
+                ]
+            },
+            "recordedDate": "2019-02-01",
+        },
+    ]
+
+
+@dataclass(frozen=True)
+class Case:
+    """One request to send and what the contract demands for it."""
+
+    id: str
+    source: str  # the repository the request comes from
+    body: Any  # the JSON to send, or bytes when the published text is not JSON
+    service: str
+    expect_status: int
+    natalizumab: bool = False
+    with_data: bool = False
+    client: str = "sandbox"  # whose token construction the call uses: sandbox | inferno | spec
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+
+def _service_for(request: Any, item: dict[str, Any]) -> str:
+    """The service of the request's hook; a hook that is not ours goes to order-sign."""
+    hook = request.get("hook") if isinstance(request, dict) else item.get("hook")
+    default = SERVICE_BY_HOOK["order-sign"]
+    return SERVICE_BY_HOOK.get(hook, default) if isinstance(hook, str) else default
+
+
+def _client_for(repo: str) -> str:
+    return "inferno" if repo.startswith(("inferno-framework/", "HL7-DaVinci/")) else "sandbox"
+
+
+def published_requests(corpus: Path) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(source item, request) for every request or context in ``sources.json``.
+
+    A published text that is not JSON at all is yielded as the bytes to send (for a
+    context: inside the same minimal envelope, as text).
+    """
+    for item in load_sources():
+        if item["role"] not in ("request", "context"):
+            continue
+        text = (corpus / f"{item['id']}.txt").read_text(encoding="utf-8")
+        try:
+            document = parse_published(text)
+        except json.JSONDecodeError:
+            if item["role"] == "context":
+                head = json.dumps({"hook": item["hook"], "hookInstance": str(uuid.uuid4())})
+                yield item, (head[:-1] + ", " + text + "}").encode()
+            else:
+                yield item, text.encode()
+            continue
+        request = envelope(document, item["hook"]) if item["role"] == "context" else document
+        yield item, request
+
+
+def fragment(corpus: Path, source_id: str) -> Any:
+    return parse_published((corpus / f"{source_id}.txt").read_text(encoding="utf-8"))
+
+
+def cases(corpus: Path, stand_in_url: str) -> list[Case]:
+    """Every original (as published and without prefetch), and every natalizumab variant
+    (as published: its data unobtainable -> 412; and with the stand-in -> cards)."""
+    found: list[Case] = []
+    for item, request in published_requests(corpus):
+        service, client = _service_for(request, item), _client_for(item["repo"])
+        provenance: dict[str, Any] = {k: item[k] for k in ("repo", "path", "commit") if k in item}
+        if "block" in item:
+            provenance["block"] = item["block"]
+        common: dict[str, Any] = {"service": service, "client": client, "provenance": provenance}
+        found.append(
+            Case(item["id"], item["repo"], request, expect_status=item["expect"], **common)
+        )
+        if not isinstance(request, dict):
+            continue
+        if isinstance(request.get("prefetch"), dict):
+            stripped = {k: v for k, v in request.items() if k != "prefetch"}
+            found.append(
+                Case(
+                    f"{item['id']}~no-prefetch",
+                    item["repo"],
+                    stripped,
+                    expect_status=item["expect"],
+                    **common,
+                )
+            )
+        variant = natalizumab_variant(request) if item["expect"] == 200 else None
+        if variant is None:
+            continue
+        found.append(
+            Case(
+                f"{item['id']}~natalizumab",
+                item["repo"],
+                variant,
+                expect_status=412,
+                natalizumab=True,
+                **common,
+            )
+        )
+        with_data = copy.deepcopy(variant) | {"fhirServer": stand_in_url}
+        found.append(
+            Case(
+                f"{item['id']}~natalizumab~with-data",
+                item["repo"],
+                with_data,
+                expect_status=200,
+                natalizumab=True,
+                with_data=True,
+                **common,
+            )
+        )
+    return found
+
+
+def sanitise_id(case_id: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.~-]", "_", case_id)
