@@ -30,6 +30,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
+from cds_service.analytics.routes import install_analytics
 from cds_service.audit.setup import create_recorder
 from cds_service.config import Settings, get_settings
 from cds_service.demo import install_demo
@@ -380,6 +381,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise not_found
         return Response(resource.read_bytes(), media_type="application/fhir+json")
 
+    if settings.analytics_token is not None:
+        install_analytics(app, settings.analytics_token.get_secret_value(), store)
     if settings.demo_enabled:
         install_demo(app)  # GET /demo: a browser page playing the EHR (issue 7)
 

@@ -72,7 +72,11 @@ class AuditCard(Base):
 
 
 class AuditDaily(Base):
-    """Cards shown per UTC day, topic and indicator, with how many were accepted / overridden."""
+    """Cards shown per UTC day, topic and indicator, and how many got feedback of each kind.
+
+    ``answered`` counts cards with any feedback: a card both accepted and overridden counts
+    once there, so answered <= shown and overridden <= answered always hold.
+    """
 
     __tablename__ = "cds_audit_daily"
 
@@ -82,6 +86,7 @@ class AuditDaily(Base):
     shown: Mapped[int] = mapped_column(Integer, default=0)
     accepted: Mapped[int] = mapped_column(Integer, default=0)
     overridden: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class AuditDailyReason(Base):

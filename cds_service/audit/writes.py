@@ -140,9 +140,11 @@ def _add_daily(
     shown: Counter[DailyKey] | None = None,
     accepted: Counter[DailyKey] | None = None,
     overridden: Counter[DailyKey] | None = None,
+    answered: Counter[DailyKey] | None = None,
 ) -> None:
-    shown, accepted, overridden = shown or Counter(), accepted or Counter(), overridden or Counter()
-    keys = sorted(set(shown) | set(accepted) | set(overridden))
+    shown, accepted = shown or Counter(), accepted or Counter()
+    overridden, answered = overridden or Counter(), answered or Counter()
+    keys = sorted(set(shown) | set(accepted) | set(overridden) | set(answered))
     if not keys:
         return
     rows = [
@@ -153,6 +155,7 @@ def _add_daily(
             "shown": shown[(day, topic, indicator)],
             "accepted": accepted[(day, topic, indicator)],
             "overridden": overridden[(day, topic, indicator)],
+            "answered": answered[(day, topic, indicator)],
         }
         for day, topic, indicator in keys
     ]
@@ -164,6 +167,7 @@ def _add_daily(
                 "shown": _daily.c.shown + statement.excluded.shown,
                 "accepted": _daily.c.accepted + statement.excluded.accepted,
                 "overridden": _daily.c.overridden + statement.excluded.overridden,
+                "answered": _daily.c.answered + statement.excluded.answered,
             },
         ),
         rows,
@@ -247,6 +251,7 @@ def _fold(connection: Connection, uuids: Sequence[str]) -> int:
     """Count not-yet-counted feedback outcomes of these cards; returns outcomes newly counted."""
     accepted: Counter[DailyKey] = Counter()
     overridden: Counter[DailyKey] = Counter()
+    answered: Counter[DailyKey] = Counter()
     reasons: Counter[ReasonKey] = Counter()
     displays: dict[ReasonKey, str] = {}
     flag_accepted: list[dict[str, Any]] = []
@@ -275,6 +280,8 @@ def _fold(connection: Connection, uuids: Sequence[str]) -> int:
             if seen is None:
                 continue
             key: DailyKey = (card.shown_on, card.topic, card.indicator)
+            if not (card.accepted or card.overridden):
+                answered[key] += 1  # its first feedback of any kind
             if seen.accepted and not card.accepted:
                 accepted[key] += 1
                 flag_accepted.append({"card_id": card.id})
@@ -291,7 +298,7 @@ def _fold(connection: Connection, uuids: Sequence[str]) -> int:
         connection.execute(update(_card).where(by_id).values(accepted=True), flag_accepted)
     if flag_overridden:
         connection.execute(update(_card).where(by_id).values(overridden=True), flag_overridden)
-    _add_daily(connection, accepted=accepted, overridden=overridden)
+    _add_daily(connection, accepted=accepted, overridden=overridden, answered=answered)
     _add_reasons(connection, reasons, displays)
     return len(flag_accepted) + len(flag_overridden)
 

@@ -59,6 +59,7 @@ def upgrade() -> None:
         sa.Column("shown", sa.Integer(), nullable=False),
         sa.Column("accepted", sa.Integer(), nullable=False),
         sa.Column("overridden", sa.Integer(), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
     )
     op.create_table(
         "cds_audit_daily_reason",

@@ -1,0 +1,258 @@
+"""Card analytics from the daily roll-ups: one query path for the API, the page and the CLI.
+
+Definitions (README "Reading the override rate"):
+
+* **shown**: cards the service returned in the period (UTC days, both ends included);
+* **accepted** / **overridden**: of those cards, how many received at least one feedback item
+  with that outcome (a card counts once per outcome however often feedback is resent);
+* **override rate** = overridden / shown — *the* override rate, as in the alert-override
+  literature: every card shown is in the denominator, so a card nobody answered is not hidden,
+  and the rate does not depend on whether an EHR reports acceptances;
+* **answered**: cards with any feedback (a card both accepted and overridden counts once);
+* **response override rate** = overridden / answered: among cards that got an answer, how
+  many were overridden;
+* **feedback rate** = answered / shown: how much of what was shown got any answer (read the
+  two rates above with it).
+
+A rate whose denominator is 0 is ``None``. Everything is attributed to the day the card was
+shown, so feedback on a card counts in that card's week whenever it arrives.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Final
+
+from sqlalchemy import Connection, select
+
+from cds_service.audit.models import AuditDaily, AuditDailyReason, AuditKnowledge
+from cds_service.knowledge.loader import knowledge
+
+DEFAULT_DAYS: Final = 90
+"""Default period: the 90 days up to and including ``until`` (about a committee's quarter)."""
+
+MAX_DAYS: Final = 3660
+"""Longest period one query may cover (ten years): bounds the size of the weekly answer."""
+
+_ISO_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+_INDICATOR_ORDER: Final = {"critical": 0, "warning": 1, "info": 2}
+
+ReasonKey = tuple[str, str]  # (system, code); ("", "") = no reason given
+
+
+class PeriodError(ValueError):
+    """``since`` / ``until`` are not a valid period; the message says why (safe to show)."""
+
+
+def _parse_day(name: str, value: str) -> date:
+    if not _ISO_DATE.fullmatch(value):
+        raise PeriodError(f"'{name}' must be a date written YYYY-MM-DD.")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise PeriodError(f"'{name}' is not a calendar date.") from None
+
+
+def parse_period(since: str | None, until: str | None, today: date) -> tuple[date, date]:
+    """The period asked for, with defaults: ``until`` today (UTC), ``since`` 89 days before."""
+    last = _parse_day("until", until) if until is not None else today
+    first = _parse_day("since", since) if since is not None else last - timedelta(DEFAULT_DAYS - 1)
+    if first > last:
+        raise PeriodError("'since' must not be after 'until'.")
+    if (last - first).days + 1 > MAX_DAYS:
+        raise PeriodError(f"The period may cover at most {MAX_DAYS} days.")
+    return first, last
+
+
+@dataclass
+class Tally:
+    """Counts for one slice (a topic and indicator, a week, or both)."""
+
+    shown: int = 0
+    accepted: int = 0
+    overridden: int = 0
+    answered: int = 0
+    reasons: Counter[ReasonKey] = field(default_factory=Counter)
+
+    def add(self, shown: int, accepted: int, overridden: int, answered: int) -> None:
+        self.shown += shown
+        self.accepted += accepted
+        self.overridden += overridden
+        self.answered += answered
+
+    @property
+    def override_rate(self) -> float | None:
+        return self.overridden / self.shown if self.shown else None
+
+    @property
+    def response_override_rate(self) -> float | None:
+        return self.overridden / self.answered if self.answered else None
+
+    @property
+    def feedback_rate(self) -> float | None:
+        return self.answered / self.shown if self.shown else None
+
+
+@dataclass(frozen=True)
+class Week:
+    """One ISO week, clipped to the period (``start``/``end`` are the days inside it)."""
+
+    label: str
+    start: date
+    end: date
+
+
+@dataclass
+class TopicRow:
+    """One card topic with one indicator: totals and the weeks that have any count."""
+
+    topic: str
+    display: str
+    indicator: str
+    total: Tally = field(default_factory=Tally)
+    weeks: dict[str, Tally] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class KnowledgeVersion:
+    """A knowledge version in use during the period (first and last call it answered)."""
+
+    version: str
+    first_seen: datetime
+    last_seen: datetime
+
+
+@dataclass
+class Summary:
+    """Everything the committee sees for one period."""
+
+    since: date
+    until: date
+    weeks: list[Week]
+    rows: list[TopicRow]
+    total: Tally
+    by_week: dict[str, Tally]
+    reason_displays: dict[ReasonKey, str]
+    knowledge_versions: list[KnowledgeVersion]
+    topics_not_shown: list[tuple[str, str]]
+
+    def reason_label(self, key: ReasonKey) -> str:
+        """Human name of an override reason."""
+        return self.reason_displays.get(key) or key[1] or "No reason given"
+
+
+def iso_week(day: date) -> str:
+    year, week, _ = day.isocalendar()
+    return f"{year}-W{week:02d}"
+
+
+def weeks_of(since: date, until: date) -> list[Week]:
+    """Every ISO week touching the period, in order."""
+    weeks: list[Week] = []
+    monday = since - timedelta(days=since.weekday())
+    while monday <= until:
+        sunday = monday + timedelta(days=6)
+        weeks.append(Week(iso_week(monday), max(monday, since), min(sunday, until)))
+        monday += timedelta(days=7)
+    return weeks
+
+
+def _concepts(codesystem_id: str) -> list[tuple[str, str]]:
+    resource = knowledge().codesystems.get(codesystem_id, {})
+    return [(str(c["code"]), str(c.get("display", c["code"]))) for c in resource.get("concept", [])]
+
+
+def _reason_displays() -> dict[ReasonKey, str]:
+    resource = knowledge().codesystems.get("override-reason", {})
+    system = str(resource.get("url", ""))
+    return {(system, code): display for code, display in _concepts("override-reason")}
+
+
+def summarize(connection: Connection, since: date, until: date) -> Summary:
+    """Read the roll-ups of ``since``..``until`` (inclusive) and add them up."""
+    daily = AuditDaily.__table__
+    reason = AuditDailyReason.__table__
+    versions = AuditKnowledge.__table__
+    topic_names = dict(_concepts("card-topic"))
+    topic_order = {code: index for index, code in enumerate(topic_names)}
+    rows: dict[tuple[str, str], TopicRow] = {}
+    total = Tally()
+    weeks = weeks_of(since, until)
+    by_week = {week.label: Tally() for week in weeks}
+
+    def row_of(topic: str, indicator: str) -> TopicRow:
+        key = (topic, indicator)
+        if key not in rows:
+            rows[key] = TopicRow(topic, topic_names.get(topic, topic), indicator)
+        return rows[key]
+
+    in_period = daily.c.shown_on.between(since, until)
+    for day, topic, indicator, shown, accepted, overridden, answered in connection.execute(
+        select(
+            daily.c.shown_on,
+            daily.c.topic,
+            daily.c.indicator,
+            daily.c.shown,
+            daily.c.accepted,
+            daily.c.overridden,
+            daily.c.answered,
+        ).where(in_period)
+    ):
+        week = iso_week(day)
+        row = row_of(topic, indicator)
+        for tally in (row.total, row.weeks.setdefault(week, Tally()), total, by_week[week]):
+            tally.add(shown, accepted, overridden, answered)
+
+    displays = _reason_displays()
+    for day, topic, indicator, system, code, display, count in connection.execute(
+        select(
+            reason.c.shown_on,
+            reason.c.topic,
+            reason.c.indicator,
+            reason.c.reason_system,
+            reason.c.reason_code,
+            reason.c.reason_display,
+            reason.c.overridden,
+        ).where(reason.c.shown_on.between(since, until))
+    ):
+        key = (system, code)
+        if display and key not in displays:
+            displays[key] = display
+        week = iso_week(day)
+        row = row_of(topic, indicator)
+        for tally in (row.total, row.weeks.setdefault(week, Tally()), total, by_week[week]):
+            tally.reasons[key] += count
+
+    start = datetime.combine(since, datetime.min.time())
+    end = datetime.combine(until + timedelta(days=1), datetime.min.time())
+    known = [
+        KnowledgeVersion(version, first, last)
+        for version, first, last in connection.execute(
+            select(versions.c.version, versions.c.first_seen, versions.c.last_seen)
+            .where(versions.c.last_seen >= start, versions.c.first_seen < end)
+            .order_by(versions.c.first_seen)
+        )
+    ]
+    ordered = sorted(
+        rows.values(),
+        key=lambda r: (
+            topic_order.get(r.topic, len(topic_order)),
+            r.topic,
+            _INDICATOR_ORDER.get(r.indicator, 9),
+        ),
+    )
+    shown_topics = {row.topic for row in ordered if row.total.shown}
+    return Summary(
+        since=since,
+        until=until,
+        weeks=weeks,
+        rows=ordered,
+        total=total,
+        by_week=by_week,
+        reason_displays=displays,
+        knowledge_versions=known,
+        topics_not_shown=[(c, d) for c, d in topic_names.items() if c not in shown_topics],
+    )
