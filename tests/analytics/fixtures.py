@@ -6,7 +6,7 @@ Days straddle an ISO-year boundary: Sunday 2025-12-28 is in 2025-W52, Monday 202
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from cds_service.feedback.store import FeedbackStore
@@ -96,3 +96,48 @@ def seed(store: FeedbackStore, *, feedback_first: bool = False) -> None:
     assert recorder.flush()
     if feedback_first:
         write_calls()
+
+
+def seed_quarter(store: FeedbackStore, end: datetime, weeks: int = 13) -> None:
+    """A deterministic, busier quarter ending at ``end`` (for the page's screenshot)."""
+    clock = Clock(end)
+    recorder, _ = make_recorder(store, clock, retention_days=36500)
+    topics = [
+        ("natalizumab-indicated", "info", 0.0),
+        ("pml-risk", "warning", 0.45),
+        ("pml-risk", "critical", 0.2),
+        ("jcv-test-due", "warning", 0.3),
+        ("mri-due", "warning", 0.55),
+        ("progressive-ms-not-indicated", "warning", 0.7),
+    ]
+    reasons = [
+        "benefit-outweighs-risk",
+        "monitoring-arranged-elsewhere",
+        "specialist-decision",
+        "record-out-of-date",
+    ]
+    items: list[dict[str, Any]] = []
+    serial = 0
+    for day in range(weeks * 7):
+        clock.now = end - timedelta(days=weeks * 7 - 1 - day)
+        for call in range(3 + (day * 7) % 5):
+            cards = []
+            for index, (topic, indicator, rate) in enumerate(topics):
+                if (day + call + index) % 3 == 0 and index:
+                    continue
+                serial += 1
+                uuid = f"q-{serial}"
+                cards.append(
+                    {"uuid": uuid, "indicator": indicator, "source": {"topic": {"code": topic}}}
+                )
+                when = clock.now.isoformat()
+                if (serial * 37 % 100) / 100 < rate:
+                    items.append(_override(uuid, reasons[serial % len(reasons)], when))
+                elif indicator != "info" and serial % 4 == 0:
+                    items.append(_accept(uuid, when))
+            recorder.record(SIGN, f"quarter-{day}-{call}", cards)
+    assert recorder.flush()
+    parsed = parse_feedback({"feedback": items}).feedback
+    store.store(SIGN, parsed, end)
+    recorder.feedback_stored(item.card for item in parsed)
+    assert recorder.flush()
