@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Final
+from typing import Any, Final
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, Date, cast, func, select
 
 from cds_service.audit.models import AuditDaily, AuditDailyReason, AuditKnowledge
 from cds_service.knowledge.loader import knowledge
@@ -160,6 +161,13 @@ def weeks_of(since: date, until: date) -> list[Week]:
     return weeks
 
 
+def _week_start(connection: Connection) -> Callable[[Any], Any]:
+    """SQL for the Monday of a day's ISO week (the two dialects spell it differently)."""
+    if connection.dialect.name == "postgresql":
+        return lambda column: cast(func.date_trunc("week", column), Date)
+    return lambda column: func.date(column, "weekday 0", "-6 days")
+
+
 def _concepts(codesystem_id: str) -> list[tuple[str, str]]:
     resource = knowledge().codesystems.get(codesystem_id, {})
     return [(str(c["code"]), str(c.get("display", c["code"]))) for c in resource.get("concept", [])]
@@ -189,42 +197,64 @@ def summarize(connection: Connection, since: date, until: date) -> Summary:
             rows[key] = TopicRow(topic, topic_names.get(topic, topic), indicator)
         return rows[key]
 
-    in_period = daily.c.shown_on.between(since, until)
-    for day, topic, indicator, shown, accepted, overridden, answered in connection.execute(
+    week_of = _week_start(connection)
+    labels: dict[date, str] = {}
+
+    def label(monday: date | str) -> str:
+        day = date.fromisoformat(monday) if isinstance(monday, str) else monday
+        if day not in labels:
+            labels[day] = iso_week(day)
+        return labels[day]
+
+    def tallies(week: str, row: TopicRow) -> tuple[Tally, ...]:
+        if week not in row.weeks:
+            row.weeks[week] = Tally()
+        return row.total, row.weeks[week], total, by_week[week]
+
+    # Summed per ISO week in SQL: a year is about 53 x topics x indicators rows, not 365 x.
+    daily_week = week_of(daily.c.shown_on)
+    for monday, topic, indicator, shown, accepted, overridden, answered in connection.execute(
         select(
-            daily.c.shown_on,
+            daily_week,
             daily.c.topic,
             daily.c.indicator,
-            daily.c.shown,
-            daily.c.accepted,
-            daily.c.overridden,
-            daily.c.answered,
-        ).where(in_period)
+            func.sum(daily.c.shown),
+            func.sum(daily.c.accepted),
+            func.sum(daily.c.overridden),
+            func.sum(daily.c.answered),
+        )
+        .where(daily.c.shown_on.between(since, until))
+        .group_by(daily_week, daily.c.topic, daily.c.indicator)
     ):
-        week = iso_week(day)
-        row = row_of(topic, indicator)
-        for tally in (row.total, row.weeks.setdefault(week, Tally()), total, by_week[week]):
-            tally.add(shown, accepted, overridden, answered)
+        for tally in tallies(label(monday), row_of(topic, indicator)):
+            tally.add(int(shown), int(accepted), int(overridden), int(answered))
 
     displays = _reason_displays()
-    for day, topic, indicator, system, code, display, count in connection.execute(
+    reason_week = week_of(reason.c.shown_on)
+    for monday, topic, indicator, system, code, display, count in connection.execute(
         select(
-            reason.c.shown_on,
+            reason_week,
             reason.c.topic,
             reason.c.indicator,
             reason.c.reason_system,
             reason.c.reason_code,
-            reason.c.reason_display,
-            reason.c.overridden,
-        ).where(reason.c.shown_on.between(since, until))
+            func.max(reason.c.reason_display),
+            func.sum(reason.c.overridden),
+        )
+        .where(reason.c.shown_on.between(since, until))
+        .group_by(
+            reason_week,
+            reason.c.topic,
+            reason.c.indicator,
+            reason.c.reason_system,
+            reason.c.reason_code,
+        )
     ):
         key = (system, code)
         if display and key not in displays:
             displays[key] = display
-        week = iso_week(day)
-        row = row_of(topic, indicator)
-        for tally in (row.total, row.weeks.setdefault(week, Tally()), total, by_week[week]):
-            tally.reasons[key] += count
+        for tally in tallies(label(monday), row_of(topic, indicator)):
+            tally.reasons[key] += int(count)
 
     start = datetime.combine(since, datetime.min.time())
     end = datetime.combine(until + timedelta(days=1), datetime.min.time())
