@@ -33,3 +33,22 @@ def fresh_postgres_database() -> Iterator[str]:
                 connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     finally:
         admin.dispose()
+
+
+def drop_service_tables(database_url: str) -> None:
+    """Empty a shared test database of this service's tables *and* its schema version.
+
+    Dropping only a table would leave the Alembic version at head, and the migration would then
+    never create that table again.
+    """
+    import cds_service.audit.models  # noqa: F401  (registers the audit tables)
+    from cds_service.feedback.models import Base
+    from cds_service.feedback.schema import VERSION_TABLE
+
+    engine = create_engine(database_url)
+    try:
+        with engine.begin() as connection:
+            connection.execute(text(f"DROP TABLE IF EXISTS {VERSION_TABLE}"))
+            Base.metadata.drop_all(connection)
+    finally:
+        engine.dispose()
