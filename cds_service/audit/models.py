@@ -103,6 +103,38 @@ class AuditDailyReason(Base):
     overridden: Mapped[int] = mapped_column(Integer, default=0)
 
 
+class AuditWeekly(Base):
+    """:class:`AuditDaily` summed per ISO week (``week_start`` is its Monday).
+
+    Whole weeks of a period are read from here, only its first and last (partial) weeks from
+    the daily table: a year is then about 53 rows per topic and indicator, not 365.
+    """
+
+    __tablename__ = "cds_audit_weekly"
+
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100), primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(16), primary_key=True)
+    shown: Mapped[int] = mapped_column(Integer, default=0)
+    accepted: Mapped[int] = mapped_column(Integer, default=0)
+    overridden: Mapped[int] = mapped_column(Integer, default=0)
+    answered: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class AuditWeeklyReason(Base):
+    """:class:`AuditDailyReason` summed per ISO week (``week_start`` is its Monday)."""
+
+    __tablename__ = "cds_audit_weekly_reason"
+
+    week_start: Mapped[date] = mapped_column(Date, primary_key=True)
+    topic: Mapped[str] = mapped_column(String(100), primary_key=True)
+    indicator: Mapped[str] = mapped_column(String(16), primary_key=True)
+    reason_system: Mapped[str] = mapped_column(String(REASON_MAX), primary_key=True)
+    reason_code: Mapped[str] = mapped_column(String(REASON_MAX), primary_key=True)
+    reason_display: Mapped[str] = mapped_column(String(REASON_MAX), default="")
+    overridden: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class AuditKnowledge(Base):
     """When each knowledge version was first and last in use, so a rule change can be dated."""
 

@@ -1,4 +1,4 @@
-"""Card analytics from the daily roll-ups: one query path for the API, the page and the CLI.
+"""Card analytics from the roll-ups: one query path for the API, the page and the CLI.
 
 Definitions (README "Reading the override rate"):
 
@@ -29,7 +29,13 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Date, cast, func, select
 
-from cds_service.audit.models import AuditDaily, AuditDailyReason, AuditKnowledge
+from cds_service.audit.models import (
+    AuditDaily,
+    AuditDailyReason,
+    AuditKnowledge,
+    AuditWeekly,
+    AuditWeeklyReason,
+)
 from cds_service.knowledge.loader import knowledge
 
 DEFAULT_DAYS: Final = 90
@@ -168,6 +174,52 @@ def _week_start(connection: Connection) -> Callable[[Any], Any]:
     return lambda column: func.date(column, "weekday 0", "-6 days")
 
 
+_COUNT_COLUMNS: Final = ("shown", "accepted", "overridden", "answered")
+
+
+def _week_rows(
+    connection: Connection,
+    weekly: Any,
+    daily: Any,
+    full: list[Week],
+    partial: list[Week],
+    columns: tuple[str, ...],
+    extra_keys: tuple[str, ...],
+) -> list[Any]:
+    """Rows ``(monday, topic, indicator, *columns)`` per ISO week of the period.
+
+    Whole weeks come straight from the weekly roll-up; the period's partial first and last
+    weeks are summed from the daily roll-up over just their days (at most 12 days in all).
+    """
+    rows: list[Any] = []
+    if full:
+        rows += connection.execute(
+            select(
+                weekly.c.week_start,
+                weekly.c.topic,
+                weekly.c.indicator,
+                *(weekly.c[name] for name in columns),
+            ).where(weekly.c.week_start.between(full[0].start, full[-1].start))
+        ).all()
+    week_of = _week_start(connection)(daily.c.shown_on)
+    keys = (week_of, daily.c.topic, daily.c.indicator, *(daily.c[k] for k in extra_keys))
+    for week in partial:
+        sums = [
+            daily.c[name]
+            if name in extra_keys
+            else func.max(daily.c[name])
+            if name == "reason_display"
+            else func.sum(daily.c[name])
+            for name in columns
+        ]
+        rows += connection.execute(
+            select(week_of, daily.c.topic, daily.c.indicator, *sums)
+            .where(daily.c.shown_on.between(week.start, week.end))
+            .group_by(*keys)
+        ).all()
+    return rows
+
+
 def _concepts(codesystem_id: str) -> list[tuple[str, str]]:
     resource = knowledge().codesystems.get(codesystem_id, {})
     return [(str(c["code"]), str(c.get("display", c["code"]))) for c in resource.get("concept", [])]
@@ -197,7 +249,8 @@ def summarize(connection: Connection, since: date, until: date) -> Summary:
             rows[key] = TopicRow(topic, topic_names.get(topic, topic), indicator)
         return rows[key]
 
-    week_of = _week_start(connection)
+    weekly = AuditWeekly.__table__
+    weekly_reason = AuditWeeklyReason.__table__
     labels: dict[date, str] = {}
 
     def label(monday: date | str) -> str:
@@ -211,44 +264,24 @@ def summarize(connection: Connection, since: date, until: date) -> Summary:
             row.weeks[week] = Tally()
         return row.total, row.weeks[week], total, by_week[week]
 
-    # Summed per ISO week in SQL: a year is about 53 x topics x indicators rows, not 365 x.
-    daily_week = week_of(daily.c.shown_on)
-    for monday, topic, indicator, shown, accepted, overridden, answered in connection.execute(
-        select(
-            daily_week,
-            daily.c.topic,
-            daily.c.indicator,
-            func.sum(daily.c.shown),
-            func.sum(daily.c.accepted),
-            func.sum(daily.c.overridden),
-            func.sum(daily.c.answered),
-        )
-        .where(daily.c.shown_on.between(since, until))
-        .group_by(daily_week, daily.c.topic, daily.c.indicator)
+    full = [week for week in weeks if (week.end - week.start).days == 6]
+    partial = [week for week in weeks if (week.end - week.start).days != 6]
+    for monday, topic, indicator, *counts in _week_rows(
+        connection, weekly, daily, full, partial, _COUNT_COLUMNS, ()
     ):
+        shown, accepted, overridden, answered = (int(value) for value in counts)
         for tally in tallies(label(monday), row_of(topic, indicator)):
-            tally.add(int(shown), int(accepted), int(overridden), int(answered))
+            tally.add(shown, accepted, overridden, answered)
 
     displays = _reason_displays()
-    reason_week = week_of(reason.c.shown_on)
-    for monday, topic, indicator, system, code, display, count in connection.execute(
-        select(
-            reason_week,
-            reason.c.topic,
-            reason.c.indicator,
-            reason.c.reason_system,
-            reason.c.reason_code,
-            func.max(reason.c.reason_display),
-            func.sum(reason.c.overridden),
-        )
-        .where(reason.c.shown_on.between(since, until))
-        .group_by(
-            reason_week,
-            reason.c.topic,
-            reason.c.indicator,
-            reason.c.reason_system,
-            reason.c.reason_code,
-        )
+    for monday, topic, indicator, system, code, display, count in _week_rows(
+        connection,
+        weekly_reason,
+        reason,
+        full,
+        partial,
+        ("reason_system", "reason_code", "reason_display", "overridden"),
+        ("reason_system", "reason_code"),
     ):
         key = (system, code)
         if display and key not in displays:

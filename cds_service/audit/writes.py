@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, Final, cast
 
 from sqlalchemy import Connection, Table, bindparam, case, delete, select, update
@@ -28,6 +28,8 @@ from cds_service.audit.models import (
     AuditDailyReason,
     AuditKnowledge,
     AuditLock,
+    AuditWeekly,
+    AuditWeeklyReason,
 )
 from cds_service.feedback.models import FeedbackRecord
 
@@ -38,6 +40,8 @@ _call = cast(Table, AuditCall.__table__)
 _card = cast(Table, AuditCard.__table__)
 _daily = cast(Table, AuditDaily.__table__)
 _reason = cast(Table, AuditDailyReason.__table__)
+_weekly = cast(Table, AuditWeekly.__table__)
+_weekly_reason = cast(Table, AuditWeeklyReason.__table__)
 _knowledge = cast(Table, AuditKnowledge.__table__)
 _lock = cast(Table, AuditLock.__table__)
 _feedback = cast(Table, FeedbackRecord.__table__)
@@ -134,6 +138,54 @@ def _note_knowledge(
     )
 
 
+_COUNTS: Final = ("shown", "accepted", "overridden", "answered")
+_REASON_KEY: Final = ("topic", "indicator", "reason_system", "reason_code")
+
+
+def monday(day: date) -> date:
+    """The first day of ``day``'s ISO week."""
+    return day - timedelta(days=day.weekday())
+
+
+def _upsert_sums(
+    connection: Connection,
+    table: Table,
+    keys: Sequence[str],
+    sums: Sequence[str],
+    rows: list[dict[str, Any]],
+    replace: Sequence[str] = (),
+) -> None:
+    """Insert ``rows``, or add their ``sums`` to the row already there (and set ``replace``)."""
+    if not rows:
+        return
+    statement = _insert(connection)(table)
+    updates: dict[str, Any] = {name: table.c[name] + statement.excluded[name] for name in sums}
+    updates.update({name: statement.excluded[name] for name in replace})
+    connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=[table.c[name] for name in keys], set_=updates
+        ),
+        rows,
+    )
+
+
+def _by_day_and_week(
+    rows: list[dict[str, Any]], sums: Sequence[str], key: Sequence[str]
+) -> list[dict[str, Any]]:
+    """The weekly rows of daily ``rows``: keyed by ``week_start``, ``sums`` added up."""
+    weekly: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for row in rows:
+        week = monday(row["shown_on"])
+        index = (week, *(row[name] for name in key))
+        if index not in weekly:
+            weekly[index] = {"week_start": week, **{name: row[name] for name in row}}
+            del weekly[index]["shown_on"]
+        else:
+            for name in sums:
+                weekly[index][name] += row[name]
+    return list(weekly.values())
+
+
 def _add_daily(
     connection: Connection,
     *,
@@ -142,43 +194,35 @@ def _add_daily(
     overridden: Counter[DailyKey] | None = None,
     answered: Counter[DailyKey] | None = None,
 ) -> None:
-    shown, accepted = shown or Counter(), accepted or Counter()
-    overridden, answered = overridden or Counter(), answered or Counter()
-    keys = sorted(set(shown) | set(accepted) | set(overridden) | set(answered))
-    if not keys:
-        return
+    counters = {
+        "shown": shown or Counter(),
+        "accepted": accepted or Counter(),
+        "overridden": overridden or Counter(),
+        "answered": answered or Counter(),
+    }
+    keys = sorted(set().union(*counters.values()))
     rows = [
         {
             "shown_on": day,
             "topic": topic,
             "indicator": indicator,
-            "shown": shown[(day, topic, indicator)],
-            "accepted": accepted[(day, topic, indicator)],
-            "overridden": overridden[(day, topic, indicator)],
-            "answered": answered[(day, topic, indicator)],
+            **{name: counter[(day, topic, indicator)] for name, counter in counters.items()},
         }
         for day, topic, indicator in keys
     ]
-    statement = _insert(connection)(_daily)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[_daily.c.shown_on, _daily.c.topic, _daily.c.indicator],
-            set_={
-                "shown": _daily.c.shown + statement.excluded.shown,
-                "accepted": _daily.c.accepted + statement.excluded.accepted,
-                "overridden": _daily.c.overridden + statement.excluded.overridden,
-                "answered": _daily.c.answered + statement.excluded.answered,
-            },
-        ),
-        rows,
+    _upsert_sums(connection, _daily, ("shown_on", "topic", "indicator"), _COUNTS, rows)
+    _upsert_sums(
+        connection,
+        _weekly,
+        ("week_start", "topic", "indicator"),
+        _COUNTS,
+        _by_day_and_week(rows, _COUNTS, ("topic", "indicator")),
     )
 
 
 def _add_reasons(
     connection: Connection, reasons: Counter[ReasonKey], displays: dict[ReasonKey, str]
 ) -> None:
-    if not reasons:
-        return
     rows = [
         {
             "shown_on": key[0],
@@ -191,22 +235,16 @@ def _add_reasons(
         }
         for key, count in sorted(reasons.items())
     ]
-    statement = _insert(connection)(_reason)
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[
-                _reason.c.shown_on,
-                _reason.c.topic,
-                _reason.c.indicator,
-                _reason.c.reason_system,
-                _reason.c.reason_code,
-            ],
-            set_={
-                "overridden": _reason.c.overridden + statement.excluded.overridden,
-                "reason_display": statement.excluded.reason_display,
-            },
-        ),
-        rows,
+    _upsert_sums(
+        connection, _reason, ("shown_on", *_REASON_KEY), ("overridden",), rows, ("reason_display",)
+    )
+    _upsert_sums(
+        connection,
+        _weekly_reason,
+        ("week_start", *_REASON_KEY),
+        ("overridden",),
+        _by_day_and_week(rows, ("overridden",), _REASON_KEY),
+        ("reason_display",),
     )
 
 
@@ -326,7 +364,8 @@ def refold_recent_feedback(connection: Connection, received_since: datetime) -> 
 def purge_before(connection: Connection, first_kept_day: date) -> int:
     """Delete every audit row of a day before ``first_kept_day``; returns cards deleted.
 
-    Whole UTC days go at once, raw rows and roll-ups alike, so the two never disagree.
+    Whole UTC days go at once, raw rows and roll-ups alike, so the two never disagree. The
+    weekly roll-up of the week that straddles the cut-off is rebuilt from its remaining days.
     """
     serialise(connection)
     cards = connection.execute(delete(_card).where(_card.c.shown_on < first_kept_day)).rowcount
@@ -335,4 +374,26 @@ def purge_before(connection: Connection, first_kept_day: date) -> int:
     connection.execute(delete(_daily).where(_daily.c.shown_on < first_kept_day))
     connection.execute(delete(_reason).where(_reason.c.shown_on < first_kept_day))
     connection.execute(delete(_knowledge).where(_knowledge.c.last_seen < cutoff))
+    boundary = monday(first_kept_day)
+    connection.execute(delete(_weekly).where(_weekly.c.week_start <= boundary))
+    connection.execute(delete(_weekly_reason).where(_weekly_reason.c.week_start <= boundary))
+    week = _daily.c.shown_on.between(boundary, boundary + timedelta(days=6))
+    daily_rows = [dict(row._mapping) for row in connection.execute(select(_daily).where(week))]
+    _upsert_sums(
+        connection,
+        _weekly,
+        ("week_start", "topic", "indicator"),
+        _COUNTS,
+        _by_day_and_week(daily_rows, _COUNTS, ("topic", "indicator")),
+    )
+    in_week = _reason.c.shown_on.between(boundary, boundary + timedelta(days=6))
+    reason_rows = [dict(r._mapping) for r in connection.execute(select(_reason).where(in_week))]
+    _upsert_sums(
+        connection,
+        _weekly_reason,
+        ("week_start", *_REASON_KEY),
+        ("overridden",),
+        _by_day_and_week(reason_rows, ("overridden",), _REASON_KEY),
+        ("reason_display",),
+    )
     return int(cards or 0)

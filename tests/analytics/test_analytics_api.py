@@ -15,6 +15,7 @@ import pytest
 from cds_service.config import Settings
 from cds_service.feedback.store import FeedbackStore
 from tests.analytics.fixtures import REASONS, SINCE, UNTIL, seed
+from tests.audit.support import weekly_matches_daily
 from tests.support.server import LiveServer
 
 TOKEN = "committee-token-0123456789abcdef0123456789"
@@ -123,6 +124,7 @@ def test_override_rate_arithmetic_on_known_data(analytics_server: LiveServer) ->
     assert response.headers["cache-control"] == "no-store"
     body = response.json()
     assert (body["since"], body["until"]) == (SINCE, UNTIL)
+    assert weekly_matches_daily(analytics_server.settings.database_url)
 
     warning = _row(body, "pml-risk", "warning")
     assert _counts(warning) == (4, 2, 3, 4, 0.75, 0.75, 1.0)
@@ -194,3 +196,22 @@ def test_csv_and_html_carry_the_same_numbers_safely(analytics_server: LiveServer
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<span class="figure" id="total-shown">7</span>' in html
+
+
+def test_a_period_cut_mid_week_counts_only_its_days(analytics_server: LiveServer) -> None:
+    """Partial first and last weeks come from the daily roll-up, whole weeks from the weekly."""
+    body = get(analytics_server, "?since=2025-12-28&until=2025-12-29").json()
+    weeks = {w["week"]: w for w in body["weeks"]}
+    assert (weeks["2025-W52"]["start"], weeks["2025-W52"]["end"]) == ("2025-12-28", "2025-12-28")
+    assert _counts(weeks["2025-W52"])[:4] == (4, 1, 2, 3)  # c1-c4, all on the 28th
+    assert _counts(weeks["2026-W01"])[:4] == (2, 1, 1, 2)  # c5, c6 on the 29th; not c7 (30th)
+    assert {(r["code"], r["count"]) for r in body["total"]["override_reasons"]} == {
+        ("benefit-outweighs-risk", 2),
+        (None, 1),
+    }
+    whole = get(analytics_server, f"?since={SINCE}&until={UNTIL}").json()
+    for label in ("2025-W52", "2026-W01"):
+        [week] = [w for w in whole["weeks"] if w["week"] == label]
+        daily = get(analytics_server, f"?since={week['start']}&until={week['end']}").json()
+        assert _counts(daily["total"]) == _counts(week)
+        assert daily["total"]["override_reasons"] == week["override_reasons"]

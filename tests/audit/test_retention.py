@@ -9,7 +9,7 @@ from pathlib import Path
 from cds_service.config import Settings
 from cds_service.feedback.store import FeedbackStore
 from tests.audit.conftest import Clock, make_recorder
-from tests.audit.support import audit_tables, wait_for
+from tests.audit.support import audit_tables, wait_for, weekly_matches_daily
 from tests.support.server import LiveServer
 
 
@@ -52,6 +52,25 @@ def test_purge_with_an_injected_clock(audit_store: FeedbackStore) -> None:
     kept = {date(2025, 6, 1)}
     assert _days(url) == {"calls": kept, "cards": kept, "daily": kept}
     assert registry.get_sample_value("cds_audit_purged_cards_total") == 2
+    assert weekly_matches_daily(url)
+
+
+def test_a_purge_mid_week_rebuilds_that_week(audit_store: FeedbackStore) -> None:
+    url = audit_store.engine.url.render_as_string(hide_password=False)
+    clock = Clock(datetime(2025, 3, 3, 9, tzinfo=UTC))  # a Monday
+    recorder, _ = make_recorder(audit_store, clock, retention_days=30)
+    for day in range(7):
+        clock.now = datetime(2025, 3, 3 + day, 9, tzinfo=UTC)
+        recorder.record("natalizumab-order-sign", f"d{day}", [_card(f"d{day}")])
+    assert recorder.flush()
+    assert weekly_matches_daily(url)
+    [week] = audit_tables(url)["cds_audit_weekly"]
+    assert week["shown"] == 7
+    clock.now = datetime(2025, 4, 5, 12, tzinfo=UTC)  # first kept day: Thursday 2025-03-06
+    assert recorder.maintain()
+    assert weekly_matches_daily(url)
+    [week] = audit_tables(url)["cds_audit_weekly"]
+    assert (week["week_start"], week["shown"]) == (date(2025, 3, 3), 4)
 
 
 def test_the_service_purges_at_start_up(

@@ -1,4 +1,4 @@
-"""Decision audit (issue 12): calls, cards, daily roll-ups, knowledge versions, writer lock.
+"""Decision audit (issue 12): calls, cards, daily and weekly roll-ups, knowledge, writer lock.
 
 Adds tables only, plus an index on ``cds_feedback.received_at``: existing feedback rows are
 untouched.
@@ -72,6 +72,26 @@ def upgrade() -> None:
         sa.Column("overridden", sa.Integer(), nullable=False),
     )
     op.create_table(
+        "cds_audit_weekly",
+        sa.Column("week_start", sa.Date(), primary_key=True),
+        sa.Column("topic", sa.String(100), primary_key=True),
+        sa.Column("indicator", sa.String(16), primary_key=True),
+        sa.Column("shown", sa.Integer(), nullable=False),
+        sa.Column("accepted", sa.Integer(), nullable=False),
+        sa.Column("overridden", sa.Integer(), nullable=False),
+        sa.Column("answered", sa.Integer(), nullable=False),
+    )
+    op.create_table(
+        "cds_audit_weekly_reason",
+        sa.Column("week_start", sa.Date(), primary_key=True),
+        sa.Column("topic", sa.String(100), primary_key=True),
+        sa.Column("indicator", sa.String(16), primary_key=True),
+        sa.Column("reason_system", sa.String(255), primary_key=True),
+        sa.Column("reason_code", sa.String(255), primary_key=True),
+        sa.Column("reason_display", sa.String(255), nullable=False),
+        sa.Column("overridden", sa.Integer(), nullable=False),
+    )
+    op.create_table(
         "cds_audit_knowledge",
         sa.Column("version", sa.String(80), primary_key=True),
         sa.Column("first_seen", sa.DateTime(timezone=False), nullable=False),
@@ -89,6 +109,8 @@ def downgrade() -> None:
     for table in (
         "cds_audit_lock",
         "cds_audit_knowledge",
+        "cds_audit_weekly_reason",
+        "cds_audit_weekly",
         "cds_audit_daily_reason",
         "cds_audit_daily",
         "cds_audit_card",
