@@ -186,6 +186,19 @@ def _by_day_and_week(
     return list(weekly.values())
 
 
+def _add_weekly(connection: Connection, daily_rows: list[dict[str, Any]]) -> None:
+    """Add daily count rows to the weekly roll-up."""
+    weekly = _by_day_and_week(daily_rows, _COUNTS, ("topic", "indicator"))
+    _upsert_sums(connection, _weekly, ("week_start", "topic", "indicator"), _COUNTS, weekly)
+
+
+def _add_weekly_reasons(connection: Connection, reason_rows: list[dict[str, Any]]) -> None:
+    """Add daily override-reason rows to the weekly roll-up."""
+    weekly = _by_day_and_week(reason_rows, ("overridden",), _REASON_KEY)
+    keys = ("week_start", *_REASON_KEY)
+    _upsert_sums(connection, _weekly_reason, keys, ("overridden",), weekly, ("reason_display",))
+
+
 def _add_daily(
     connection: Connection,
     *,
@@ -211,13 +224,7 @@ def _add_daily(
         for day, topic, indicator in keys
     ]
     _upsert_sums(connection, _daily, ("shown_on", "topic", "indicator"), _COUNTS, rows)
-    _upsert_sums(
-        connection,
-        _weekly,
-        ("week_start", "topic", "indicator"),
-        _COUNTS,
-        _by_day_and_week(rows, _COUNTS, ("topic", "indicator")),
-    )
+    _add_weekly(connection, rows)
 
 
 def _add_reasons(
@@ -238,14 +245,7 @@ def _add_reasons(
     _upsert_sums(
         connection, _reason, ("shown_on", *_REASON_KEY), ("overridden",), rows, ("reason_display",)
     )
-    _upsert_sums(
-        connection,
-        _weekly_reason,
-        ("week_start", *_REASON_KEY),
-        ("overridden",),
-        _by_day_and_week(rows, ("overridden",), _REASON_KEY),
-        ("reason_display",),
-    )
+    _add_weekly_reasons(connection, rows)
 
 
 @dataclass
@@ -379,21 +379,8 @@ def purge_before(connection: Connection, first_kept_day: date) -> int:
     connection.execute(delete(_weekly_reason).where(_weekly_reason.c.week_start <= boundary))
     week = _daily.c.shown_on.between(boundary, boundary + timedelta(days=6))
     daily_rows = [dict(row._mapping) for row in connection.execute(select(_daily).where(week))]
-    _upsert_sums(
-        connection,
-        _weekly,
-        ("week_start", "topic", "indicator"),
-        _COUNTS,
-        _by_day_and_week(daily_rows, _COUNTS, ("topic", "indicator")),
-    )
+    _add_weekly(connection, daily_rows)
     in_week = _reason.c.shown_on.between(boundary, boundary + timedelta(days=6))
     reason_rows = [dict(r._mapping) for r in connection.execute(select(_reason).where(in_week))]
-    _upsert_sums(
-        connection,
-        _weekly_reason,
-        ("week_start", *_REASON_KEY),
-        ("overridden",),
-        _by_day_and_week(reason_rows, ("overridden",), _REASON_KEY),
-        ("reason_display",),
-    )
+    _add_weekly_reasons(connection, reason_rows)
     return int(cards or 0)
