@@ -30,6 +30,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
+from cds_service.analytics.routes import install_analytics
+from cds_service.audit.setup import create_recorder
 from cds_service.config import Settings, check_startable, get_settings
 from cds_service.demo import install_demo
 from cds_service.feedback.store import FeedbackStore
@@ -242,6 +244,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     metrics = Metrics()
     store = FeedbackStore(settings.database_url)
+    audit = create_recorder(settings, store, metrics.registry)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -257,10 +260,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # The database may start after the service (docker compose); /readyz reports it
             # and the schema is created on first use.
             logger.warning("feedback store not reachable at startup")
+        audit.start()
         try:
             yield
         finally:
             await client.aclose()
+            await run_in_threadpool(audit.close)  # writes what is still queued
             store.dispose()
 
     app = FastAPI(
@@ -272,6 +277,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.metrics = metrics
     app.state.feedback_store = store
+    app.state.audit = audit
     app.state.fetcher = None  # set at startup; None means "never fetch"
     _install_error_handlers(app)
     app.add_middleware(AccessMiddleware, metrics=metrics)
@@ -315,6 +321,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         call.update(topics=result.topics, skipped_resources=result.skipped_resources)
         for topic, indicator in zip(result.topics, result.indicators, strict=False):
             metrics.cards.labels(topic, indicator).inc()
+        audit.record(service.id, result.hook_instance, result.body["cards"])
         return JSONBytesResponse(result.body)
 
     @app.post(
@@ -344,6 +351,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ) from None
         for item in items:
             metrics.feedback.labels(item.outcome, "received").inc()
+        audit.feedback_stored(item.card for item in items)
         return JSONBytesResponse({"stored": result.stored, "duplicates": result.duplicates})
 
     @app.get("/healthz")
@@ -378,6 +386,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise not_found
         return Response(resource.read_bytes(), media_type="application/fhir+json")
 
+    if settings.analytics_token is not None:
+        install_analytics(app, settings.analytics_token.get_secret_value(), store)
     if settings.demo_enabled:
         install_demo(app)  # GET /demo: a browser page playing the EHR (issue 7)
 

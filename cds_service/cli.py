@@ -1,4 +1,4 @@
-"""Command line: ``cds-service serve | evaluate REQUEST.json | discovery``.
+"""Command line: ``cds-service serve | evaluate REQUEST.json | discovery | report``.
 
 ``evaluate`` runs the same code path as ``POST /cds-services/{id}`` without a server, so a
 request file from ``fhir_examples/`` (rendered) or from an EHR log can be checked offline.
@@ -97,6 +97,51 @@ def evaluate(
     except ProtocolError as error:
         _print_json(error.body())
         raise typer.Exit(1) from None
+
+
+@cli.command()
+def report(
+    since: Annotated[
+        str | None, typer.Option(help="First UTC day, YYYY-MM-DD; default 89 days before --until.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(help="Last UTC day (included), YYYY-MM-DD; default today.")
+    ] = None,
+    output: Annotated[str, typer.Option("--format", help="json, csv or html.")] = "json",
+) -> None:
+    """Print the card analytics (GET /analytics/cards) from the database, without a server."""
+    from datetime import UTC, datetime
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from cds_service.analytics.report import FORMATS, as_csv, as_html_document, as_json
+    from cds_service.audit.summary import PeriodError, parse_period, summarize
+    from cds_service.feedback.store import FeedbackStore
+
+    if output not in FORMATS:
+        typer.echo("--format must be json, csv or html", err=True)
+        raise typer.Exit(2)
+    try:
+        first, last = parse_period(since, until, datetime.now(UTC).date())
+    except PeriodError as error:
+        typer.echo(str(error), err=True)
+        raise typer.Exit(2) from None
+    store = FeedbackStore(get_settings().database_url)
+    try:
+        store.ensure_schema()
+        with store.engine.connect() as connection:
+            summary = summarize(connection, first, last)
+    except SQLAlchemyError as error:
+        typer.echo(f"cannot read the audit database ({type(error).__name__})", err=True)
+        raise typer.Exit(1) from None
+    finally:
+        store.dispose()
+    if output == "json":
+        _print_json(as_json(summary))
+    elif output == "csv":
+        sys.stdout.write(as_csv(summary))
+    else:
+        sys.stdout.write(as_html_document(summary))
 
 
 @cli.command()

@@ -9,7 +9,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Annotated
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
@@ -44,6 +44,17 @@ class Settings(BaseSettings):
     jwt_max_lifetime_s: int = Field(default=3600, ge=1)
     jti_store: str = "memory"  # "memory" or "database"
     log_level: str = "INFO"
+
+    # Decision audit and analytics (issue 12, contract section 4).
+    analytics_token: SecretStr | None = None  # unset or empty: /analytics is 404
+    audit_retention_days: int = Field(default=365, ge=1)
+    audit_flush_interval_s: float = Field(default=1.0, gt=0)
+    audit_max_pending: int = Field(default=100_000, ge=1)
+
+    @field_validator("analytics_token", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("allowed_fhir_servers", "cors_origins", mode="before")
     @classmethod

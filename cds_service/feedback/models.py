@@ -37,4 +37,5 @@ class FeedbackRecord(Base):
     override_reason_display: Mapped[str | None] = mapped_column(String(1024), nullable=True)
     user_comment: Mapped[str | None] = mapped_column(Text, nullable=True)
     outcome_timestamp: Mapped[datetime] = mapped_column(DateTime(timezone=False))
-    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=False))
+    # Indexed (migration 0002) for the decision audit's daily re-check of recent feedback.
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=False), index=True)

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, create_engine, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cds_service.feedback.models import Base, FeedbackRecord
+from cds_service.feedback.models import FeedbackRecord
+from cds_service.feedback.schema import upgrade_schema
 from cds_service.protocol.models import FeedbackItem
 
 
@@ -62,18 +63,13 @@ class FeedbackStore:
         self._schema_lock = threading.Lock()
 
     def ensure_schema(self) -> None:
-        """Create the table if needed; safe to call often and from several processes."""
+        """Migrate the database if needed; safe to call often and from several processes."""
         if self._schema_ready:
             return
         with self._schema_lock:
             if self._schema_ready:
                 return
-            try:
-                Base.metadata.create_all(self.engine)
-            except SQLAlchemyError:
-                # Another worker may have created it at the same moment; accept that case.
-                if not inspect(self.engine).has_table(FeedbackRecord.__tablename__):
-                    raise
+            upgrade_schema(self.engine)  # Alembic; safe when several workers start at once
             self._schema_ready = True
 
     def store(

@@ -40,6 +40,7 @@ from sqlalchemy import create_engine, text
 
 from cds_service.config import Settings
 from tests.security.hook_data import SERVICE_ID, fhir_resources, order_sign_request
+from tests.support.databases import drop_service_tables
 from tests.support.server import LiveServer
 
 WORKERS = 16
@@ -191,10 +192,7 @@ def database(tmp_path: Path) -> Iterator[tuple[str, Path | None]]:
     if POSTGRES_URL:
         if not os.environ.get("CDS_TEST_PG_RESTART") and shutil.which("pg_ctlcluster") is None:
             pytest.skip("no way to restart PostgreSQL (pg_ctlcluster or CDS_TEST_PG_RESTART)")
-        engine = create_engine(POSTGRES_URL)
-        with engine.begin() as conn:
-            conn.execute(text("DROP TABLE IF EXISTS cds_feedback"))
-        engine.dispose()
+        drop_service_tables(POSTGRES_URL)  # the schema is migrated afresh at start-up
         yield POSTGRES_URL, None
         return
     directory = tmp_path / "db"
