@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.interop.stage_corpus import load_sources
+from tests.interop.stage_corpus import CORPUS, corpus_file, load_sources, problem_with
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -43,22 +43,22 @@ NATALIZUMAB = {
 }
 
 
-def corpus_dirs() -> list[Path]:
-    """Where the staged corpus may be: ``$CDS_INTEROP_CORPUS``, the shared folder beside the
-    repository (``../shared/interop/corpus``), or the git-ignored ``tests/interop/corpus``."""
-    candidates = [
-        REPO_ROOT.parent / "shared" / "interop" / "corpus",
-        Path(__file__).parent / "corpus",
-    ]
+def corpus_dir() -> Path:
+    """The committed corpus, or ``$CDS_INTEROP_CORPUS`` (a refreshed or larger local corpus;
+    a ``sources.json`` inside it replaces the committed index)."""
     configured = os.environ.get("CDS_INTEROP_CORPUS")
-    return ([Path(configured)] if configured else []) + candidates
+    return Path(configured) if configured else CORPUS
 
 
-def find_corpus() -> Path | None:
-    for directory in corpus_dirs():
-        if directory.is_dir() and any(directory.glob("*.txt")):
-            return directory
-    return None
+def corpus_sources(directory: Path) -> list[dict[str, Any]]:
+    own_index = directory / "sources.json"
+    if directory != CORPUS and own_index.is_file():
+        return load_sources(own_index)
+    return load_sources()
+
+
+def corpus_text(directory: Path, source_id: str) -> str:
+    return corpus_file(directory, source_id).read_text(encoding="utf-8")
 
 
 def parse_published(text: str) -> Any:
@@ -189,10 +189,10 @@ def published_requests(corpus: Path) -> Iterator[tuple[dict[str, Any], Any]]:
     A published text that is not JSON at all is yielded as the bytes to send (for a
     context: inside the same minimal envelope, as text).
     """
-    for item in load_sources():
-        if item["role"] not in ("request", "context"):
-            continue
-        text = (corpus / f"{item['id']}.txt").read_text(encoding="utf-8")
+    for item in corpus_sources(corpus):
+        if item["role"] not in ("request", "context") or problem_with(corpus, item) is not None:
+            continue  # a missing or changed file fails test_corpus_file_is_as_published
+        text = corpus_text(corpus, item["id"])
         try:
             document = parse_published(text)
         except json.JSONDecodeError:
@@ -207,7 +207,7 @@ def published_requests(corpus: Path) -> Iterator[tuple[dict[str, Any], Any]]:
 
 
 def fragment(corpus: Path, source_id: str) -> Any:
-    return parse_published((corpus / f"{source_id}.txt").read_text(encoding="utf-8"))
+    return parse_published(corpus_text(corpus, source_id))
 
 
 def cases(corpus: Path, stand_in_url: str) -> list[Case]:

@@ -28,7 +28,8 @@ from tests.interop.corpus import (
     SERVICE_BY_HOOK,
     Case,
     cases,
-    find_corpus,
+    corpus_dir,
+    corpus_sources,
     fragment,
     natalizumab_variant,
     patient_id_of,
@@ -36,15 +37,12 @@ from tests.interop.corpus import (
     sanitise_id,
     stand_in_resources,
 )
+from tests.interop.stage_corpus import check, problem_with
 from tests.security.jwt_support import serve_jwks
 from tests.support.fhir_stub import FhirStub, start_fhir_stub
 from tests.support.server import LiveServer, free_loopback_port
 
-CORPUS = find_corpus()
-needs_corpus = pytest.mark.skipif(
-    CORPUS is None,
-    reason="interop corpus not staged: see tests/interop/README.md (stage_corpus)",
-)
+CORPUS = corpus_dir()
 INDICATION_TOPICS = {
     "natalizumab-indicated",
     "progressive-ms-not-indicated",
@@ -82,8 +80,6 @@ class Harness:
 
 
 def _patients() -> set[str]:
-    if CORPUS is None:
-        return {"smart-1288992"}
     found = {
         patient_id_of(request)
         for _, request in published_requests(CORPUS)
@@ -141,12 +137,11 @@ def _tmpdir() -> Any:
 
 
 def all_cases() -> list[Case]:
-    """The corpus cases (when staged) and the sandbox-built ones (always: no third-party data).
+    """The corpus cases and the sandbox-built ones (no third-party data).
 
     The stand-in's URL is known only at run time; cases carry a placeholder replaced there.
     """
-    published = cases(CORPUS, "{{stand-in}}") if CORPUS is not None else []
-    return [*published, *sandbox_cases()]
+    return [*cases(CORPUS, "{{stand-in}}"), *sandbox_cases()]
 
 
 def sandbox_cases() -> list[Case]:
@@ -195,6 +190,17 @@ def sandbox_cases() -> list[Case]:
     return built
 
 
+@pytest.mark.parametrize("item", corpus_sources(CORPUS), ids=lambda item: str(item["id"]))
+def test_corpus_file_is_as_published(item: dict[str, Any]) -> None:
+    """Each file of sources.json is committed and has its SHA-256: a missing or edited file
+    fails here (and its cases are left out of the HTTP run), it is never skipped."""
+    assert problem_with(CORPUS, item) is None
+
+
+def test_corpus_folder_holds_only_indexed_files() -> None:
+    assert check(CORPUS, corpus_sources(CORPUS)) == []
+
+
 CASES = all_cases()
 RESULTS: Counter[tuple[str, bool]] = Counter()
 
@@ -232,7 +238,6 @@ def test_corpus_request_over_http(harness: Harness, case: Case) -> None:
         RESULTS[(case.source, ok)] += 1
 
 
-@needs_corpus
 def test_corpus_scale() -> None:
     """The issue's scale: at least 72 requests, from every named source."""
     assert len(CASES) >= 72, len(CASES)
@@ -247,10 +252,8 @@ def test_corpus_scale() -> None:
     assert sum(case.natalizumab for case in CASES) >= 30
 
 
-@needs_corpus
 def test_inferno_rs384_and_spec_example_tokens(harness: Harness) -> None:
     """Inferno's other algorithm, and the spec's own example claims (no sub, a tenant)."""
-    assert CORPUS is not None
     case = next(c for c in CASES if c.id == "inferno-order_sign_hook_request")
     audience = harness.endpoint(case.service)
     for token in (
@@ -263,11 +266,9 @@ def test_inferno_rs384_and_spec_example_tokens(harness: Harness) -> None:
         assert (response.status_code, response.json()) == (200, {"cards": []})
 
 
-@needs_corpus
 def test_the_rest_is_still_refused(harness: Harness) -> None:
     """The spec's example token as published (expired, a lifetime of years), another
     service's audience, and two Authorization headers."""
-    assert CORPUS is not None
     case = next(c for c in CASES if c.id == "inferno-order_sign_hook_request")
     audience = harness.endpoint(case.service)
     published = fragment(CORPUS, "docs-spec-jwt")
@@ -284,9 +285,7 @@ def test_the_rest_is_still_refused(harness: Harness) -> None:
         assert response.status_code == 401, headers
 
 
-@needs_corpus
 def test_fhir_authorization_as_the_spec_publishes_it(harness: Harness) -> None:
-    assert CORPUS is not None
     authorization = fragment(CORPUS, "docs-spec-fhir-authorization")["fhirAuthorization"]
     case = next(c for c in CASES if c.id == "docs-order-sign-r4~natalizumab~with-data")
     body = _resolve(case.body, harness.stub.base_url) | {"fhirAuthorization": authorization}
