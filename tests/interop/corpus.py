@@ -170,6 +170,11 @@ class Case:
     with_data: bool = False
     client: str = "sandbox"  # whose token construction the call uses: sandbox | inferno | spec
     provenance: dict[str, Any] = field(default_factory=dict)
+    # For a natalizumab case: the one indication card the data implies, and the cards that
+    # must (and must not) come with it.
+    indication: str = "natalizumab-indicated"
+    with_topics: frozenset[str] = frozenset({"jcv-test-due", "mri-due"})
+    without_topics: frozenset[str] = frozenset()
 
 
 def _service_for(request: Any, item: dict[str, Any]) -> str:
@@ -266,3 +271,114 @@ def cases(corpus: Path, stand_in_url: str) -> list[Case]:
 
 def sanitise_id(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.~-]", "_", case_id)
+
+
+# --- Oracle Health (Cerner) resources in the request shapes of a CDS Client ---------------
+
+CERNER = "cerner/fhir.cerner.com"
+
+
+def corpus_resource(corpus: Path, source_id: str) -> Any:
+    return json.loads(corpus_text(corpus, source_id))
+
+
+def _cerner_provenance(corpus: Path, *source_ids: str) -> dict[str, Any]:
+    by_id = {item["id"]: item for item in corpus_sources(corpus)}
+    return {
+        source_id: {k: by_id[source_id][k] for k in ("repo", "path", "commit", "convert")}
+        for source_id in source_ids
+    }
+
+
+def cerner_cases(corpus: Path, stand_in_url: str) -> list[Case]:
+    """Oracle Health's published R4 examples as a CDS Client sends them.
+
+    The draft order is Cerner's MedicationRequest example exactly as published (an active
+    acetaminophen order; its ``subject`` gives the patient), in the smallest order-sign and
+    order-select requests that carry it. Cerner's Condition and MedicationRequest searchsets
+    are the prefetch, as published, with the stand-in's Patient (Cerner publishes no Patient
+    as JSON) and ``observations`` null (no data). The natalizumab variants swap only the
+    order's ``medicationCodeableConcept``. Cerner's conditions record no MS (a resolved
+    pregnancy, anaemia, a health concern), so with them the indication card is
+    ``no-approved-indication`` and there is no ``mri-due`` (MS or CIS only); with the
+    stand-in's data (RRMS) it is ``natalizumab-indicated``.
+    """
+    needed = (
+        "cerner-r4-medication-request-order",
+        "cerner-r4-condition-bundle",
+        "cerner-r4-patient-condition-bundle",
+        "cerner-r4-medication-request-bundle",
+    )
+    items = {item["id"]: item for item in corpus_sources(corpus)}
+    if any(i not in items or problem_with(corpus, items[i]) is not None for i in needed):
+        return []  # test_corpus_file_is_as_published fails for the missing or changed file
+    order = corpus_resource(corpus, "cerner-r4-medication-request-order")
+    patient_id = str(order["subject"]["reference"]).removeprefix("Patient/")
+    patient = stand_in_resources(patient_id)[0]
+    found: list[Case] = []
+    for hook in ("order-sign", "order-select"):
+        context: dict[str, Any] = {
+            "userId": order["requester"]["reference"],
+            "patientId": patient_id,
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
+        }
+        if hook == "order-select":
+            context["selections"] = [f"MedicationRequest/{order['id']}"]
+        request = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
+        name = f"cerner-{hook}"
+        service = SERVICE_BY_HOOK[hook]
+        for conditions_id in ("cerner-r4-condition-bundle", "cerner-r4-patient-condition-bundle"):
+            prefetch = {
+                "patient": patient,
+                "conditions": corpus_resource(corpus, conditions_id),
+                "observations": None,
+                "medicationRequests": corpus_resource(
+                    corpus, "cerner-r4-medication-request-bundle"
+                ),
+            }
+            provenance = _cerner_provenance(corpus, *needed[:1], conditions_id, needed[3])
+            common: dict[str, Any] = {"service": service, "provenance": provenance}
+            suffix = conditions_id.removeprefix("cerner-r4-").removesuffix("-bundle")
+            with_prefetch = request | {"prefetch": prefetch}
+            variant = natalizumab_variant(with_prefetch)
+            assert variant is not None
+            found += [
+                Case(f"{name}~{suffix}", CERNER, with_prefetch, expect_status=200, **common),
+                Case(
+                    f"{name}~{suffix}~natalizumab",
+                    CERNER,
+                    variant,
+                    expect_status=200,
+                    natalizumab=True,
+                    with_data=True,
+                    indication="no-approved-indication",
+                    with_topics=frozenset({"jcv-test-due"}),
+                    without_topics=frozenset({"mri-due", "pregnancy"}),
+                    **common,
+                ),
+            ]
+        provenance = _cerner_provenance(corpus, needed[0])
+        common = {"service": service, "provenance": provenance}
+        variant = natalizumab_variant(request)
+        assert variant is not None
+        found += [
+            Case(name, CERNER, request, expect_status=200, **common),
+            Case(
+                f"{name}~natalizumab",
+                CERNER,
+                variant,
+                expect_status=412,
+                natalizumab=True,
+                **common,
+            ),
+            Case(
+                f"{name}~natalizumab~with-data",
+                CERNER,
+                variant | {"fhirServer": stand_in_url},
+                expect_status=200,
+                natalizumab=True,
+                with_data=True,
+                **common,
+            ),
+        ]
+    return found
