@@ -61,6 +61,7 @@ class Harness:
     sandbox: clients.Client
     inferno: clients.Client
     spec: clients.Client
+    epic: clients.Client
 
     def endpoint(self, service: str) -> str:
         return f"{self.server.url}/cds-services/{service}"
@@ -92,19 +93,25 @@ def harness() -> Iterator[Harness]:
         sandbox_jwks = stack.enter_context(serve_jwks({"keys": []}))
         inferno_jwks = stack.enter_context(serve_jwks({"keys": []}))
         spec_jwks = stack.enter_context(serve_jwks({"keys": []}))
+        epic_jwks = stack.enter_context(serve_jwks({"keys": []}))
         # Inferno's iss is its base URL and its jku that URL + /jwks.json.
         inferno = clients.Client(
             inferno_jwks.url.removesuffix("/jwks.json"),
             {"ES384": "4b49a739d1eb115b3225f4cf9beb6d1b", "RS384": "inferno-rs384"},
         )
         spec = clients.Client("https://fhir-ehr.example.com/", {"ES384": "example-kid"})
+        # Epic's iss is the organisation's FHIR endpoint and its jku a path under the same base.
+        epic_base = epic_jwks.url.removesuffix("/jwks.json")
+        epic = clients.Client(f"{epic_base}/api/FHIR/R4", {"RS384": clients.EPIC_KID})
         for client, stub_jwks in (
             (sandbox, sandbox_jwks),
             (inferno, inferno_jwks),
             (spec, spec_jwks),
+            (epic, epic_jwks),
         ):
             stub_jwks.document = client.jwks()
             client.jku = stub_jwks.url
+        epic.jku = f"{epic_base}{clients.EPIC_JWKS_PATH}"
         resources = [r for patient in sorted(_patients()) for r in stand_in_resources(patient)]
         fhir = start_fhir_stub(resources)
         stack.callback(fhir.stop)
@@ -117,6 +124,7 @@ def harness() -> Iterator[Harness]:
                 sandbox.iss: sandbox.jku,
                 inferno.iss: inferno.jku,
                 spec.iss: spec.jku,
+                epic.iss: epic.jku,
             },
             allowed_fhir_servers=[fhir.base_url],
         )
@@ -124,7 +132,7 @@ def harness() -> Iterator[Harness]:
 
         server = start_live_server(settings, port)
         stack.callback(server.stop)
-        yield Harness(server, fhir, sandbox, inferno, spec)
+        yield Harness(server, fhir, sandbox, inferno, spec, epic)
 
 
 def _tmpdir() -> Any:
@@ -264,6 +272,24 @@ def test_inferno_rs384_and_spec_example_tokens(harness: Harness) -> None:
             audience, json=case.body, headers={"Authorization": f"Bearer {token}"}, timeout=30
         )
         assert (response.status_code, response.json()) == (200, {"cards": []})
+
+
+def test_epic_cds_hooks_token(harness: Harness) -> None:
+    """A token built to Epic's documented CDS Hooks claims (RS384, nbf, sub, a 15-minute
+    lifetime, a base64 kid, a jku under Epic's key path) is accepted: a non-natalizumab order
+    gets [], a natalizumab one its cards."""
+    plain = next(c for c in CASES if c.id == "cerner-order-sign")
+    with_data = next(c for c in CASES if c.id == "cerner-order-sign~natalizumab~with-data")
+    for case in (plain, with_data):
+        audience = harness.endpoint(case.service)
+        token = clients.epic_token(harness.epic, audience)
+        body = _resolve(case.body, harness.stub.base_url)
+        headers = {"Authorization": f"Bearer {token}"}
+        response = httpx.post(audience, json=body, headers=headers, timeout=30)
+        assert response.status_code == 200, response.text
+        topics = {card["source"]["topic"]["code"] for card in response.json()["cards"]}
+        assert topics >= ({"natalizumab-indicated"} if case.natalizumab else set()), topics
+        assert bool(topics) == case.natalizumab
 
 
 def test_the_rest_is_still_refused(harness: Harness) -> None:
