@@ -175,6 +175,8 @@ class Case:
     indication: str = "natalizumab-indicated"
     with_topics: frozenset[str] = frozenset({"jcv-test-due", "mri-due"})
     without_topics: frozenset[str] = frozenset()
+    # (topic, text) pairs: the detail of that card must contain the text.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 def _service_for(request: Any, item: dict[str, Any]) -> str:
@@ -295,26 +297,36 @@ def cerner_cases(corpus: Path, stand_in_url: str) -> list[Case]:
 
     The draft order is Cerner's MedicationRequest example exactly as published (an active
     acetaminophen order; its ``subject`` gives the patient), in the smallest order-sign and
-    order-select requests that carry it. Cerner's Condition and MedicationRequest searchsets
-    are the prefetch, as published, with the stand-in's Patient (Cerner publishes no Patient
-    as JSON) and ``observations`` null (no data). The natalizumab variants swap only the
-    order's ``medicationCodeableConcept``. Cerner's conditions record no MS (a resolved
-    pregnancy, anaemia, a health concern), so with them the indication card is
-    ``no-approved-indication`` and there is no ``mri-due`` (MS or CIS only); with the
-    stand-in's data (RRMS) it is ``natalizumab-indicated``.
+    order-select requests that carry it. Cerner's Condition, Observation and MedicationRequest
+    searchsets are the prefetch, as published, with the stand-in's Patient (Cerner publishes
+    no Patient as JSON). The natalizumab variants swap only the order's
+    ``medicationCodeableConcept``. Cerner's conditions record no MS (a resolved pregnancy,
+    anaemia, a health concern), so with them the indication card is ``no-approved-indication``
+    and there is no ``mri-due`` (MS or CIS only); with the stand-in's data (RRMS) it is
+    ``natalizumab-indicated``. Cerner's second Observation searchset has a ``next`` link to
+    its own server, which cannot be read from here: ``jcv-test-due`` (whose facts come from
+    ``observations``) must say that key was read only in part.
     """
-    needed = (
-        "cerner-r4-medication-request-order",
-        "cerner-r4-condition-bundle",
-        "cerner-r4-patient-condition-bundle",
-        "cerner-r4-medication-request-bundle",
-    )
+    needed = {
+        "order": "cerner-r4-medication-request-order",
+        "conditions": "cerner-r4-condition-bundle",
+        "conditions-bare": "cerner-r4-patient-condition-bundle",
+        "observations": "cerner-r4-observation-bundle",
+        "observations-paged": "cerner-r4-observation-patient-bundle",
+        "medicationRequests": "cerner-r4-medication-request-bundle",
+    }
     items = {item["id"]: item for item in corpus_sources(corpus)}
-    if any(i not in items or problem_with(corpus, items[i]) is not None for i in needed):
+    if any(i not in items or problem_with(corpus, items[i]) is not None for i in needed.values()):
         return []  # test_corpus_file_is_as_published fails for the missing or changed file
-    order = corpus_resource(corpus, "cerner-r4-medication-request-order")
+    order = corpus_resource(corpus, needed["order"])
     patient_id = str(order["subject"]["reference"]).removeprefix("Patient/")
     patient = stand_in_resources(patient_id)[0]
+    paged_note = ("jcv-test-due", "Read only in part for this assessment: observations (")
+    prefetch_sets = {  # name: (conditions, observations, notes)
+        "cerner-data": ("conditions", "observations", ()),
+        "bare-entries": ("conditions-bare", "observations", ()),
+        "paged-observations": ("conditions", "observations-paged", (paged_note,)),
+    }
     found: list[Case] = []
     for hook in ("order-sign", "order-select"):
         context: dict[str, Any] = {
@@ -327,18 +339,16 @@ def cerner_cases(corpus: Path, stand_in_url: str) -> list[Case]:
         request = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
         name = f"cerner-{hook}"
         service = SERVICE_BY_HOOK[hook]
-        for conditions_id in ("cerner-r4-condition-bundle", "cerner-r4-patient-condition-bundle"):
+        for suffix, (conditions, observations, notes) in prefetch_sets.items():
             prefetch = {
                 "patient": patient,
-                "conditions": corpus_resource(corpus, conditions_id),
-                "observations": None,
-                "medicationRequests": corpus_resource(
-                    corpus, "cerner-r4-medication-request-bundle"
-                ),
+                "conditions": corpus_resource(corpus, needed[conditions]),
+                "observations": corpus_resource(corpus, needed[observations]),
+                "medicationRequests": corpus_resource(corpus, needed["medicationRequests"]),
             }
-            provenance = _cerner_provenance(corpus, *needed[:1], conditions_id, needed[3])
+            used = (needed["order"], needed[conditions], needed[observations])
+            provenance = _cerner_provenance(corpus, *used, needed["medicationRequests"])
             common: dict[str, Any] = {"service": service, "provenance": provenance}
-            suffix = conditions_id.removeprefix("cerner-r4-").removesuffix("-bundle")
             with_prefetch = request | {"prefetch": prefetch}
             variant = natalizumab_variant(with_prefetch)
             assert variant is not None
@@ -354,11 +364,11 @@ def cerner_cases(corpus: Path, stand_in_url: str) -> list[Case]:
                     indication="no-approved-indication",
                     with_topics=frozenset({"jcv-test-due"}),
                     without_topics=frozenset({"mri-due", "pregnancy"}),
+                    notes=notes,
                     **common,
                 ),
             ]
-        provenance = _cerner_provenance(corpus, needed[0])
-        common = {"service": service, "provenance": provenance}
+        common = {"service": service, "provenance": _cerner_provenance(corpus, needed["order"])}
         variant = natalizumab_variant(request)
         assert variant is not None
         found += [

@@ -236,6 +236,11 @@ def test_corpus_request_over_http(harness: Harness, case: Case) -> None:
                 assert INDICATION_TOPICS & set(topics) == {case.indication}, topics
                 assert case.with_topics <= set(topics), topics
                 assert not case.without_topics & set(topics), topics
+                details = {
+                    card["source"]["topic"]["code"]: card.get("detail", "") for card in cards
+                }
+                for topic, text in case.notes:
+                    assert text in details[topic], details[topic]
         else:
             assert response.json().keys() == {"error", "message"}
         ok = True
