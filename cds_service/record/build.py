@@ -42,6 +42,7 @@ from cds_service.record.model import (
     PhenotypeEvidence,
 )
 from cds_service.record.terminology import Terminology, terminology
+from cds_service.record.text_patterns import MAX_TEXT_CHARS_PER_CALL, text_budget
 from cds_service.record.validate import VALIDATION_CACHE
 
 logger = logging.getLogger("cds_service.record")
@@ -395,6 +396,12 @@ class _Builder:
         return orders
 
 
+TEXT_BUDGET_NOTE = (
+    "Part of the free text in this record was not read (more text than one call may search); "
+    "findings recorded only as text may be missing."
+)
+
+
 def _notes(skipped: Counter[str], unavailable: frozenset[str]) -> list[str]:
     notes = [
         f"{count} {rtype} resource{'s' if count > 1 else ''} could not be read "
@@ -422,12 +429,13 @@ def build_record(
     """Index the pooled resources by clinical meaning (contract section 2)."""
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
-    builder = _Builder([*pooled, *drafts], drafts, patient_id)
-    orders = builder.natalizumab_orders(trigger_orders)
-    if not orders:
-        return BuildResult(PatientRecord(), [], [], [])
-    builder.feed([*resources, *drafts])
-    builder.finish_patient()
+    with text_budget(MAX_TEXT_CHARS_PER_CALL) as budget:
+        builder = _Builder([*pooled, *drafts], drafts, patient_id)
+        orders = builder.natalizumab_orders(trigger_orders)
+        if not orders:
+            return BuildResult(PatientRecord(), [], [], [])
+        builder.feed([*resources, *drafts])
+        builder.finish_patient()
     record = builder.record
     record.exposure = natalizumab_exposure(
         builder.administrations,
@@ -437,9 +445,12 @@ def build_record(
     )
     record.unavailable = unavailable
     skipped = builder.skipped
+    notes = _notes(skipped, unavailable)
+    if budget.exhausted:
+        notes.append(TEXT_BUDGET_NOTE)
     return BuildResult(
         record=record,
         orders=orders,
-        notes=_notes(skipped, unavailable),
+        notes=notes,
         skipped=sorted(skipped.elements()),
     )
