@@ -28,6 +28,7 @@ from cds_service.record.fhir import (
     is_excluded,
     number,
     reference_of,
+    text_of,
 )
 from cds_service.record.medications import MedicationIndex, natalizumab_exposure
 from cds_service.record.model import (
@@ -41,8 +42,8 @@ from cds_service.record.model import (
     Phenotype,
     PhenotypeEvidence,
 )
+from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
 from cds_service.record.terminology import Terminology, terminology
-from cds_service.record.text_patterns import MAX_TEXT_CHARS_PER_CALL, text_budget
 from cds_service.record.validate import VALIDATION_CACHE
 
 logger = logging.getLogger("cds_service.record")
@@ -105,8 +106,10 @@ class _Builder:
         pooled: Sequence[JSON],
         draft_orders: Sequence[JSON],
         patient_id: str | None,
+        reading: CallReading | None = None,
     ) -> None:
         self.tm: Terminology = terminology()
+        self.reading = reading or CallReading(MAX_TEXT_CHARS_PER_CALL)
         self.thresholds = knowledge().rules.thresholds
         self.patient_id = patient_id
         self.record = PatientRecord()
@@ -152,6 +155,7 @@ class _Builder:
 
     def feed(self, resources: Iterable[Any]) -> None:
         seen: set[bytes] = set()
+        reading = self.reading
         for resource in resources:
             if not isinstance(resource, dict):
                 self.skipped["(not a resource)"] += 1
@@ -161,7 +165,13 @@ class _Builder:
             if handler is None:
                 continue
             relevant, read = handler
-            if not relevant(resource) or is_excluded(resource):
+            ill_typed_before = reading.ill_typed
+            if not relevant(resource):
+                if reading.ill_typed != ill_typed_before:
+                    # A code that is not text might have been one the rules use: say so.
+                    self.skip_ill_typed(resource, str(rtype), seen)
+                continue
+            if is_excluded(resource):
                 continue
             identity = _identity(resource)
             if identity in seen:
@@ -169,6 +179,17 @@ class _Builder:
             seen.add(identity)
             if self.accept(resource, identity):
                 read(resource)
+
+    def skip_ill_typed(self, resource: JSON, rtype: str, seen: set[bytes]) -> None:
+        identity = _identity(resource)
+        if identity in seen:
+            return
+        seen.add(identity)
+        self.skipped[rtype] += 1
+        logger.warning(
+            "skipped invalid resource",
+            extra={"resource_type": rtype, "problem": "a coding that is not text"},
+        )
 
     def is_draft(self, resource: JSON) -> bool:
         key = _draft_key(resource)
@@ -242,7 +263,7 @@ class _Builder:
         return self.tm.any_of(OBSERVATION_SETS).match_concept(code)
 
     def _observation(self, resource: JSON) -> None:
-        if resource.get("status") == "cancelled":
+        if text_of(resource.get("status")) == "cancelled":
             return
         code = resource.get("code")
         when = first_date(
@@ -263,7 +284,10 @@ class _Builder:
                 )
         elif self.tm["brain-mri"].match_concept(code):
             self.record.mri_exams.append(self.evidence(resource, when, code))
-        if self.tm["anti-jcv-antibody"].match_concept(code) and resource.get("status") in JCV_FINAL:
+        if (
+            self.tm["anti-jcv-antibody"].match_concept(code)
+            and text_of(resource.get("status")) in JCV_FINAL
+        ):
             self._jcv(resource, when, code)
 
     def _jcv(self, resource: JSON, when: date | None, code: Any) -> None:
@@ -313,7 +337,7 @@ class _Builder:
         )
 
     def _exam(self, resource: JSON) -> None:
-        if resource.get("status") in NOT_DONE:
+        if text_of(resource.get("status")) in NOT_DONE:
             return
         when = first_date(
             resource,
@@ -350,7 +374,7 @@ class _Builder:
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
         rtype = resource.get("resourceType")
-        status = resource.get("status")
+        status = text_of(resource.get("status"))
         draft = self.is_draft(resource)
         if self.tm["natalizumab"].match_concept(concept):
             if draft or status in NOT_DONE - {"cancelled"}:
@@ -429,8 +453,8 @@ def build_record(
     """Index the pooled resources by clinical meaning (contract section 2)."""
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
-    with text_budget(MAX_TEXT_CHARS_PER_CALL) as budget:
-        builder = _Builder([*pooled, *drafts], drafts, patient_id)
+    with call_reading(MAX_TEXT_CHARS_PER_CALL) as reading:
+        builder = _Builder([*pooled, *drafts], drafts, patient_id, reading)
         orders = builder.natalizumab_orders(trigger_orders)
         if not orders:
             return BuildResult(PatientRecord(), [], [], [])
@@ -446,7 +470,7 @@ def build_record(
     record.unavailable = unavailable
     skipped = builder.skipped
     notes = _notes(skipped, unavailable)
-    if budget.exhausted:
+    if reading.text_exhausted:
         notes.append(TEXT_BUDGET_NOTE)
     return BuildResult(
         record=record,

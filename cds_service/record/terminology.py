@@ -2,7 +2,9 @@
 
 Matching happens on raw FHIR JSON (CodeableConcept dicts) so that resources no rule can use
 are discarded before the comparatively expensive model validation. Free text is matched by
-:class:`cds_service.record.text_patterns.TextPattern` (linear time, bounded per call).
+:class:`cds_service.record.text_patterns.TextPattern` (linear time, bounded per call). A coding
+whose ``system``, ``code`` or ``display`` is not a string matches nothing and is counted
+(:func:`cds_service.record.reading.note_ill_typed`): its resource cannot be read.
 """
 
 from __future__ import annotations
@@ -13,7 +15,8 @@ from functools import lru_cache
 from typing import Any
 
 from cds_service.knowledge.loader import TEXT_PATTERN_EXT, extension_values, knowledge
-from cds_service.record.text_patterns import TextPattern, spend_text_budget
+from cds_service.record.reading import note_ill_typed, spend_text_budget
+from cds_service.record.text_patterns import TextPattern
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -96,13 +99,23 @@ class ValueSetMatcher:
                 if not isinstance(coding, dict):
                     continue
                 system, code = coding.get("system"), coding.get("code")
-                if system in systems and isinstance(code, str) and self.match_coding(system, code):
-                    return True
+                if isinstance(system, str) and isinstance(code, str):
+                    if system in systems and self.match_coding(system, code):
+                        return True
+                elif not _absent_or_text(system) or not _absent_or_text(code):
+                    note_ill_typed()
                 display = coding.get("display")
-                if isinstance(display, str) and self.match_text(display):
-                    return True
+                if isinstance(display, str):
+                    if self.match_text(display):
+                        return True
+                elif display is not None:
+                    note_ill_typed()
         text = concept.get("text")
-        return isinstance(text, str) and self.match_text(text)
+        if isinstance(text, str):
+            return self.match_text(text)
+        if text is not None:
+            note_ill_typed()
+        return False
 
     @property
     def systems(self) -> frozenset[str]:
@@ -119,6 +132,10 @@ class ValueSetMatcher:
             for system, code, _ in iter_codings(concept)
             if system and code and self.match_coding(system, code)
         ]
+
+
+def _absent_or_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
 
 
 def iter_codings(concept: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:

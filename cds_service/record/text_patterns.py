@@ -1,4 +1,4 @@
-"""Free-text patterns of the value sets, matched in time linear in the text; a per-call budget.
+"""Free-text patterns of the value sets, matched in time linear in the text.
 
 Why not Python's ``re`` alone: it backtracks. ``(\\bms\\b|multiple sclerosis).*\\b(relapse)\\b``
 on a display of "ms ms ms ..." retries the ``.*`` from every "ms", so 2,400 such Conditions
@@ -18,10 +18,7 @@ RE2's ``\\b`` is ASCII-only: it sees a word boundary next to a non-ASCII letter 
 does not (``ñms``), so for patterns made of ``\\b``-delimited words it recognises the same
 texts as ``re`` and, in such mixed-alphabet words, a few more; it never recognises fewer.
 
-The per-call budget bounds the total text searched in one call (after the per-text cut of
-:data:`cds_service.record.terminology.MAX_TEXT_CHARS`): matching is linear, and the budget
-makes the constant explicit whatever the body-size settings. Text searched once is cached,
-so real records, which repeat the same few displays, never come near it.
+The total text searched in one call is bounded too (:mod:`cds_service.record.reading`).
 """
 
 from __future__ import annotations
@@ -29,15 +26,9 @@ from __future__ import annotations
 import importlib
 import re
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar
-from dataclasses import dataclass
 from typing import Any, Final
 
 import re2  # google-re2
-
-#: Characters of not-yet-seen text one call may search (about 4x the default 5 MiB body).
-MAX_TEXT_CHARS_PER_CALL: Final = 20_000_000
 
 _sre_parser: Any = importlib.import_module("re._parser")  # the parser ``re`` itself uses
 
@@ -135,40 +126,3 @@ class TextPattern:
 
     def __repr__(self) -> str:
         return f"TextPattern({self.name!r}, {len(self.sources)} patterns)"
-
-
-@dataclass
-class TextBudget:
-    """What is left of one call's text budget, and whether some text went unread."""
-
-    remaining: int
-    exhausted: bool = False
-
-
-_BUDGET: ContextVar[TextBudget | None] = ContextVar("cds_text_budget", default=None)
-
-
-@contextmanager
-def text_budget(chars: int = MAX_TEXT_CHARS_PER_CALL) -> Iterator[TextBudget]:
-    """Bound the text searched inside this block (one call's record building)."""
-    budget = TextBudget(chars)
-    token = _BUDGET.set(budget)
-    try:
-        yield budget
-    finally:
-        _BUDGET.reset(token)
-
-
-def spend_text_budget(chars: int) -> bool:
-    """Take ``chars`` from the current budget; False (and marked) when it does not have them.
-
-    Outside :func:`text_budget` there is no limit (unit tests, the warm-up call).
-    """
-    budget = _BUDGET.get()
-    if budget is None:
-        return True
-    if chars > budget.remaining:
-        budget.exhausted = True
-        return False
-    budget.remaining -= chars
-    return True
