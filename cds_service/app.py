@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -31,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
 from cds_service.config import Settings, get_settings
+from cds_service.database import READINESS_TIMEOUT_S
 from cds_service.demo import install_demo
 from cds_service.feedback.store import FeedbackStore
 from cds_service.hook_call import answer_hook_call
@@ -62,7 +64,7 @@ class JSONBytesResponse(Response):
 
 def error_response(error: ProtocolError) -> JSONBytesResponse:
     """The contract's error body for ``error``."""
-    return JSONBytesResponse(error.body(), status_code=error.status_code)
+    return JSONBytesResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
 
 def _route_label(path: str) -> tuple[str, str]:
@@ -236,7 +238,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     configure_logging(settings.log_level)
     metrics = Metrics()
-    store = FeedbackStore(settings.database_url)
+    store = FeedbackStore(settings.database_url, settings.database_timeouts())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -247,7 +249,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = build_http_client(settings)
         app.state.fetcher = FhirFetcher(client, settings)
         try:
-            await run_in_threadpool(store.ensure_schema)
+            await store.deadline.run(store.ensure_schema)
         except SQLAlchemyError:
             # The database may start after the service (docker compose); /readyz reports it
             # and the schema is created on first use.
@@ -331,11 +333,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ).feedback
         received_at = datetime.now(UTC)
         try:
-            result = await run_in_threadpool(store.store, service.id, items, received_at)
-        except SQLAlchemyError:
-            logger.error("feedback store failed")
+            result = await store.deadline.run(store.store, service.id, items, received_at)
+        except SQLAlchemyError as exc:
+            logger.error("feedback store failed", extra={"exc_type": type(exc).__name__})
             raise ProtocolError(
-                503, "feedback_store_unavailable", "The feedback store is not available."
+                503,
+                "feedback_store_unavailable",
+                "The feedback store is not available.",
+                # Storing is idempotent: a resend after a 503 is never counted twice.
+                headers={"Retry-After": str(max(1, math.ceil(store.timeouts.statement_s)))},
             ) from None
         for item in items:
             metrics.feedback.labels(item.outcome, "received").inc()
@@ -349,7 +355,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> Response:
         """Readiness: the feedback store answers."""
-        if await run_in_threadpool(store.ping):
+        try:
+            ready = await store.deadline.run(store.ping, seconds=READINESS_TIMEOUT_S)
+        except SQLAlchemyError:
+            ready = False
+        if ready:
             return JSONBytesResponse({"status": "ready"})
         return error_response(
             ProtocolError(503, errors.NOT_READY, "The feedback store is not reachable.")

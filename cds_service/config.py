@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cds_service.database import DatabaseTimeouts
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -42,7 +44,14 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 10
     jwks_cache_seconds: int = 3600
     jti_store: str = "memory"  # "memory" or "database"
+    # Database timeouts (issue 11): a frozen database costs a bounded wait, then a 503.
+    db_connect_timeout_s: float = Field(default=2.0, gt=0)
+    db_statement_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+
+    def database_timeouts(self) -> DatabaseTimeouts:
+        """The timeouts every engine and database call of the service uses."""
+        return DatabaseTimeouts(self.db_connect_timeout_s, self.db_statement_timeout_s)
 
     @field_validator("allowed_fhir_servers", "cors_origins", mode="before")
     @classmethod

@@ -3,7 +3,8 @@
 ``INSERT ... ON CONFLICT DO NOTHING RETURNING id`` is used on both backends (same SQL semantics, one
 statement per item, one transaction per request), so a resent item is counted as a
 duplicate instead of raising, and concurrent resends cannot both be stored.
-All methods are blocking; the web layer runs them in a thread pool.
+All methods are blocking; the web layer runs them through :attr:`FeedbackStore.deadline`, which
+bounds each call in wall time (a frozen database answers 503, not never).
 """
 
 from __future__ import annotations
@@ -14,11 +15,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, inspect, select, text
+from sqlalchemy import Engine, inspect, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from cds_service.database import DatabaseTimeouts, Deadline, make_engine
 from cds_service.feedback.models import Base, FeedbackRecord
 from cds_service.protocol.models import FeedbackItem
 
@@ -56,8 +58,10 @@ def _row(service_id: str, item: FeedbackItem, received_at: datetime) -> dict[str
 class FeedbackStore:
     """The feedback table behind one SQLAlchemy engine."""
 
-    def __init__(self, database_url: str) -> None:
-        self.engine: Engine = create_engine(database_url, pool_pre_ping=True)
+    def __init__(self, database_url: str, timeouts: DatabaseTimeouts | None = None) -> None:
+        self.timeouts = timeouts or DatabaseTimeouts()
+        self.engine: Engine = make_engine(database_url, self.timeouts)
+        self.deadline = Deadline(self.timeouts.statement_s, name="cds-feedback-db")
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -125,4 +129,5 @@ class FeedbackStore:
 
     def dispose(self) -> None:
         """Close pooled connections (app shutdown)."""
+        self.deadline.shutdown()
         self.engine.dispose()
