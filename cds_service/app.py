@@ -32,7 +32,6 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cds_service import __version__
 from cds_service.config import Settings, get_settings
-from cds_service.database import READINESS_TIMEOUT_S
 from cds_service.demo import install_demo
 from cds_service.feedback.store import FeedbackStore
 from cds_service.hook_call import answer_hook_call
@@ -356,7 +355,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def readyz() -> Response:
         """Readiness: the feedback store answers."""
         try:
-            ready = await store.deadline.run(store.ping, seconds=READINESS_TIMEOUT_S)
+            ready = await store.probe.run(store.ping)
         except SQLAlchemyError:
             ready = False
         if ready:

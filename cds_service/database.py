@@ -53,11 +53,12 @@ class DatabaseTimeout(SQLAlchemyError):
 def make_engine(url: str, timeouts: DatabaseTimeouts, **options: Any) -> Engine:
     """An engine whose connections, waits and statements all have a time limit."""
     statement_ms = max(1, int(timeouts.statement_s * 1000))
-    if url.startswith("sqlite"):
+    if is_sqlite(url):
         # The busy timeout: how long a writer waits for another writer's lock.
         engine = create_engine(
             url, connect_args={"timeout": timeouts.statement_s}, pool_pre_ping=True, **options
         )
+        event.listen(engine, "connect", _sqlite_write_ahead_log)
         return engine
     connect_args: dict[str, Any] = {}
     if url.startswith("postgresql"):
@@ -82,6 +83,26 @@ def make_engine(url: str, timeouts: DatabaseTimeouts, **options: Any) -> Engine:
             dbapi_connection.commit()
 
     return engine
+
+
+def is_sqlite(url: str) -> bool:
+    return url.startswith("sqlite")
+
+
+def _sqlite_write_ahead_log(dbapi_connection: Any, _record: Any) -> None:
+    """WAL: readers never wait for the writer, and a commit appends instead of rewriting.
+
+    With the default rollback journal, several worker processes writing feedback at once
+    queued on the file lock long enough to answer 503 (issue 11). ``synchronous=FULL`` keeps
+    every acknowledged commit on disk even through a power cut. WAL needs a local file
+    system (not NFS); an in-memory database keeps its own journal mode.
+    """
+    cursor = dbapi_connection.cursor()
+    try:
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+    finally:
+        cursor.close()
 
 
 class Deadline:

@@ -20,7 +20,14 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from cds_service.database import DatabaseTimeouts, Deadline, make_engine
+from cds_service.database import (
+    DEADLINE_THREADS,
+    READINESS_TIMEOUT_S,
+    DatabaseTimeouts,
+    Deadline,
+    is_sqlite,
+    make_engine,
+)
 from cds_service.feedback.models import Base, FeedbackRecord
 from cds_service.protocol.models import FeedbackItem
 
@@ -61,7 +68,12 @@ class FeedbackStore:
     def __init__(self, database_url: str, timeouts: DatabaseTimeouts | None = None) -> None:
         self.timeouts = timeouts or DatabaseTimeouts()
         self.engine: Engine = make_engine(database_url, self.timeouts)
-        self.deadline = Deadline(self.timeouts.statement_s, name="cds-feedback-db")
+        # SQLite takes one writer at a time: one thread per process writes, the others queue
+        # here instead of polling the file lock (with two workers, two writers contend).
+        writers = 1 if is_sqlite(database_url) else DEADLINE_THREADS
+        self.deadline = Deadline(self.timeouts.statement_s, threads=writers, name="cds-feedback")
+        #: Readiness probes have their own threads: never queued behind a burst of writes.
+        self.probe = Deadline(READINESS_TIMEOUT_S, threads=2, name="cds-feedback-probe")
         self._schema_ready = False
         self._schema_lock = threading.Lock()
 
@@ -130,4 +142,5 @@ class FeedbackStore:
     def dispose(self) -> None:
         """Close pooled connections (app shutdown)."""
         self.deadline.shutdown()
+        self.probe.shutdown()
         self.engine.dispose()
