@@ -45,6 +45,7 @@ from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.limits import read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
+from cds_service.slow_uploads import SlowUploadMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -270,6 +271,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.feedback_store = store
     app.state.fetcher = None  # set at startup; None means "never fetch"
     _install_error_handlers(app)
+    app.add_middleware(
+        SlowUploadMiddleware,
+        timeout_s=settings.body_read_timeout_s,
+        max_concurrent=settings.max_concurrent_uploads,
+        gauge=metrics.uploads,
+    )
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.add_middleware(
         CORSMiddleware,

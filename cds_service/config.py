@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     fhir_max_pages: int = 10
     jwks_cache_seconds: int = 3600
     jti_store: str = "memory"  # "memory" or "database"
+    # Slow clients (issue 11): a body must arrive in time; few may be arriving at once.
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrent_uploads: int = Field(default=32, ge=1)
     # Database timeouts (issue 11): a frozen database costs a bounded wait, then a 503.
     db_connect_timeout_s: float = Field(default=2.0, gt=0)
     db_statement_timeout_s: float = Field(default=5.0, gt=0)

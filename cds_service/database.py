@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import math
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -112,13 +113,25 @@ class Deadline:
         self, seconds: float, *, threads: int = DEADLINE_THREADS, name: str = "db"
     ) -> None:
         self.seconds = seconds
-        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix=name)
+        self._threads = threads
+        self._name = name
+        self._executor: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+
+    def _pool(self) -> ThreadPoolExecutor:
+        """The thread pool, made on first use and again after :meth:`shutdown` (app restart)."""
+        with self._lock:
+            if self._executor is None:
+                self._executor = ThreadPoolExecutor(
+                    max_workers=self._threads, thread_name_prefix=self._name
+                )
+            return self._executor
 
     async def run(self, func: Callable[..., T], *args: Any, seconds: float | None = None) -> T:
         """``func(*args)`` in a pool thread; :class:`DatabaseTimeout` once the deadline passes."""
         context = contextvars.copy_context()
         future = asyncio.get_running_loop().run_in_executor(
-            self._executor, lambda: context.run(func, *args)
+            self._pool(), lambda: context.run(func, *args)
         )
         try:
             return await asyncio.wait_for(future, seconds if seconds is not None else self.seconds)
@@ -126,5 +139,8 @@ class Deadline:
             raise DatabaseTimeout("the database did not answer in time") from None
 
     def shutdown(self) -> None:
-        """Stop accepting calls; threads still waiting on the database are left to finish."""
-        self._executor.shutdown(wait=False, cancel_futures=True)
+        """Let the threads go; ones still waiting on the database are left to finish."""
+        with self._lock:
+            executor, self._executor = self._executor, None
+        if executor is not None:
+            executor.shutdown(wait=False, cancel_futures=True)

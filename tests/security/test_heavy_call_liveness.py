@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+import uuid
 from typing import Any
 
 import httpx
@@ -24,10 +25,12 @@ PROBE_LIMIT_S = 1.0
 
 
 def heavy_request(conditions: int = 180, notes: int = 1_000) -> dict[str, Any]:
+    """Unique content on every call: the validation cache must not make it light."""
+    salt = uuid.uuid4().hex[:8]
     records = []
     for number in range(conditions):
         record = rrms_condition()
-        record["id"] = f"rrms-{number}"
+        record["id"] = f"rrms-{salt}-{number}"
         record["note"] = [{"text": f"note {number}-{n}"} for n in range(notes)]
         records.append(record)
     prefetch = {
