@@ -27,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -51,6 +52,8 @@ logger = logging.getLogger(__name__)
 
 _CODESYSTEM_ID: Final = re.compile(r"[a-z0-9-]+")
 _CALL_STATE: Final = "cds_call"
+#: Status recorded for a request whose client disconnected before it was read (as nginx).
+CLIENT_CLOSED_REQUEST: Final = 499
 
 
 class JSONBytesResponse(Response):
@@ -87,6 +90,8 @@ def _route_label(path: str) -> tuple[str, str]:
 
 class AccessMiddleware:
     """One JSON log line and the request metrics per HTTP request; last-resort 500 JSON.
+
+    A client that disconnects before its request is read is recorded as status 499 at INFO.
 
     Route handlers put operational facts (hook, hookInstance, card topics, skipped count) in
     ``request.state.cds_call``; this middleware reads them when the response is sent. Exceptions
@@ -126,6 +131,12 @@ class AccessMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before its body arrived: not a service failure, and nobody
+            # is listening for an answer. Counted apart (nginx's 499) and logged at INFO.
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
+            logger.info("client disconnected before the request was read")
         except Exception as exc:
             logger.error("unhandled error", extra={"exc_type": type(exc).__name__})
             if not response_started:
