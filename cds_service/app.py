@@ -46,6 +46,7 @@ from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.limits import read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
+from cds_service.security_headers import SecurityHeadersMiddleware
 from cds_service.slow_uploads import SlowUploadMiddleware
 
 logger = logging.getLogger(__name__)
@@ -276,6 +277,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         default_response_class=JSONBytesResponse,
+        # Swagger UI and ReDoc load their scripts from a CDN into this origin: not served.
+        # The OpenAPI document itself stays at /openapi.json for tools (README, Security).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -295,6 +300,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
     )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
     protected = [Depends(verify_request_auth)]
 
     @app.get("/cds-services", dependencies=protected)
@@ -400,7 +406,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             raise not_found
         return Response(resource.read_bytes(), media_type="application/fhir+json")
 
-    if settings.demo_enabled:
+    if settings.demo_served:
         install_demo(app)  # GET /demo: a browser page playing the EHR (issue 7)
 
     return app

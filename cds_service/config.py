@@ -32,7 +32,8 @@ class Settings(BaseSettings):
     trusted_issuers: dict[str, str] = Field(default_factory=dict)
     public_base_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
-    demo_enabled: bool = True
+    #: ``/demo`` calls the service without a token: by default it is served only with auth off.
+    demo_enabled: bool | None = None
 
     # Limits (issue 5). Defaults are generous for real EHR traffic and small for abuse.
     max_body_bytes: int = 5 * 1024 * 1024
@@ -51,6 +52,11 @@ class Settings(BaseSettings):
     db_connect_timeout_s: float = Field(default=2.0, gt=0)
     db_statement_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
+
+    @property
+    def demo_served(self) -> bool:
+        """``CDS_DEMO_ENABLED`` when set, else on exactly when authentication is off."""
+        return self.demo_enabled if self.demo_enabled is not None else not self.auth_required
 
     def database_timeouts(self) -> DatabaseTimeouts:
         """The timeouts every engine and database call of the service uses."""
