@@ -134,7 +134,8 @@ class Deadline:
             self._pool(), lambda: context.run(func, *args)
         )
         try:
-            return await asyncio.wait_for(future, seconds if seconds is not None else self.seconds)
+            async with asyncio.timeout(seconds if seconds is not None else self.seconds):
+                return await future
         except TimeoutError:
             raise DatabaseTimeout("the database did not answer in time") from None
 

@@ -69,9 +69,12 @@ class SlowUploadMiddleware:
             if upload.complete:
                 return await receive()
             if not upload.holding:
-                await self._acquire(upload, deadline - loop.time())
+                await self._acquire(upload, deadline)
             try:
-                message = await asyncio.wait_for(receive(), max(0.0, deadline - loop.time()))
+                # A timer on this task, not a new task per receive (asyncio.wait_for would
+                # schedule one, a whole loop iteration of delay for every request under load).
+                async with asyncio.timeout_at(deadline):
+                    message = await receive()
             except TimeoutError:
                 self._release(upload)
                 raise self._timed_out() from None
@@ -85,16 +88,20 @@ class SlowUploadMiddleware:
         finally:
             self._release(upload)
 
-    async def _acquire(self, upload: _Upload, within_s: float) -> None:
-        if self._waiting is not None:
-            self._waiting.inc()
-        try:
-            await asyncio.wait_for(self._slots.acquire(), within_s)
-        except TimeoutError:
-            raise self._busy() from None
-        finally:
+    async def _acquire(self, upload: _Upload, deadline: float) -> None:
+        if self._slots.locked():  # else acquire() returns at once, without suspending
             if self._waiting is not None:
-                self._waiting.dec()
+                self._waiting.inc()
+            try:
+                async with asyncio.timeout_at(deadline):
+                    await self._slots.acquire()
+            except TimeoutError:
+                raise self._busy() from None
+            finally:
+                if self._waiting is not None:
+                    self._waiting.dec()
+        else:
+            await self._slots.acquire()
         upload.holding = True
         if self._reading is not None:
             self._reading.inc()

@@ -18,16 +18,26 @@ from tests.support.server import free_loopback_port
 
 @contextmanager
 def service_process(
-    env: Mapping[str, str], *, workers: int = 1, cwd: Path | None = None, log: Path | None = None
+    env: Mapping[str, str | None],
+    *,
+    workers: int = 1,
+    cwd: Path | None = None,
+    log: Path | None = None,
 ) -> Iterator[str]:
-    """Start ``python -m cds_service serve`` with ``env`` added; yield its base URL."""
+    """Start ``python -m cds_service serve`` with ``env`` added (None: removed); yield its URL."""
     port = free_loopback_port()
     command = [sys.executable, "-m", "cds_service", "serve", "--host", "127.0.0.1"]
     command += ["--port", str(port), "--workers", str(workers)]
     output = open(log, "wb") if log else subprocess.DEVNULL  # noqa: SIM115 - closed below
+    environment = {**os.environ, "CDS_LOG_LEVEL": "WARNING"}
+    for name, value in env.items():
+        if value is None:
+            environment.pop(name, None)
+        else:
+            environment[name] = value
     process = subprocess.Popen(
         command,
-        env={**os.environ, "CDS_LOG_LEVEL": "WARNING", **env},
+        env=environment,
         cwd=cwd,
         stdout=output,
         stderr=subprocess.STDOUT,
