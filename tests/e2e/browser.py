@@ -39,3 +39,14 @@ class DemoPage:
     def assert_clean(self) -> None:
         assert not self.blocked, f"the page tried to leave loopback: {self.blocked}"
         assert not self.errors, f"browser errors: {self.errors}"
+
+
+def choose_story(page: Any, name: str) -> None:
+    """Select a story and wait until the page shows *that* story, not the one loaded first."""
+    from playwright.sync_api import expect
+
+    option = page.locator(f"#story option[value='{name}']")
+    option.wait_for(state="attached")
+    title = option.text_content()
+    page.select_option("#story", name)
+    expect(page.locator("#status")).to_contain_text(f"Story loaded: {title}.")

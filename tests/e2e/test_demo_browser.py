@@ -20,7 +20,7 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.models import FeedbackRecord
-from tests.e2e.browser import DemoPage
+from tests.e2e.browser import DemoPage, choose_story
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.browser
@@ -90,10 +90,8 @@ def test_sign_tysabri_for_non_active_spms_and_send_feedback(
     assert expected.get("progressive-ms-not-indicated") == "warning"
     assert "pml-risk" in expected
 
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
+    choose_story(page, STORY)
     expect(page.locator("#story-description")).to_contain_text("SPMS")
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
     story_prefetch = json.loads(page.input_value("#fhir-data"))
     page.get_by_label(TYSABRI_LABEL).check()
 
@@ -185,9 +183,7 @@ def test_select_with_a_non_natalizumab_drug_shows_no_cards(demo: DemoPage) -> No
     from playwright.sync_api import expect
 
     page = demo.page
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
+    choose_story(page, STORY)
     page.get_by_label("Amoxicillin 500 mg capsule, three times daily").check()
     with page.expect_request(
         lambda r: r.method == "POST" and r.url.endswith("/cds-services/natalizumab-order-select")

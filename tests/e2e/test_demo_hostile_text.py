@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.browser import DemoPage
+from tests.e2e.browser import DemoPage, choose_story
 
 pytestmark = pytest.mark.browser
 
@@ -69,9 +69,7 @@ def _hostile_cards() -> dict[str, Any]:
 
 def _sign(demo: DemoPage) -> None:
     page = demo.page
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
+    choose_story(page, STORY)
     page.get_by_label(TYSABRI_LABEL).check()
     page.get_by_role("button", name="Sign", exact=True).click()
     page.wait_for_selector("article.card")
@@ -111,9 +109,7 @@ def test_crafted_hostile_cards_render_as_text(demo: DemoPage) -> None:
 
 def test_record_text_through_the_real_service_renders_as_text(demo: DemoPage) -> None:
     page = demo.page
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
+    choose_story(page, STORY)
     prefetch = json.loads(page.input_value("#fhir-data"))
     hostile = {
         "resourceType": "Condition",
