@@ -3,9 +3,9 @@
 Runs everything in-process, no network: the bench generator's request for N resources is
 POSTed through the real app (``create_app``) with httpx's ASGITransport, and the same request is
 also pushed through each stage on its own (JSON parse, envelope models, gather, record build,
-the engine, response encoding) so a slow stage shows as a number, not
-a guess. The web layer runs the engine in a worker thread; this script runs it inline instead
-(pyinstrument samples one thread), which changes nothing in the work done.
+the engine, response encoding) so a slow stage shows as a number, not a guess. The web layer
+runs the engine of a heavy call in a worker thread; this script runs it inline (pyinstrument
+samples one thread), which changes nothing in the work done.
 
 Usage: ``python bench/profile.py --n 5000`` (``--n 200`` for a realistic call).
 """
@@ -44,8 +44,8 @@ T = TypeVar("T")
 PATH = "/cds-services/natalizumab-order-sign"
 
 
-async def _inline(func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-    return func(*args, **kwargs)
+async def _inline(func: Callable[[], T], *, resources: int) -> T:
+    return func()
 
 
 def _median_ms(func: Callable[[], object], repeat: int) -> float:
@@ -128,7 +128,7 @@ async def http_calls(app: Any, body: bytes, count: int) -> list[float]:
 
 async def run(args: argparse.Namespace) -> None:
     body = dumps(generate_request(args.n, seed=args.seed))
-    hook_call.run_in_threadpool = _inline  # type: ignore[attr-defined]  # one thread to sample
+    hook_call.run_sized = _inline  # type: ignore[assignment]  # one thread to sample
     with tempfile.TemporaryDirectory(prefix="cds-profile-") as tmp:
         settings = Settings(database_url=f"sqlite:///{Path(tmp) / 'feedback.db'}")
         app = create_app(settings)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import math
 import re
 import time
 from collections.abc import AsyncIterator
@@ -26,6 +27,7 @@ from pydantic import BaseModel
 from sqlalchemy.exc import SQLAlchemyError
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.requests import ClientDisconnect
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -46,11 +48,15 @@ from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.limits import read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
+from cds_service.security_headers import SecurityHeadersMiddleware
+from cds_service.slow_uploads import SlowUploadMiddleware
 
 logger = logging.getLogger(__name__)
 
 _CODESYSTEM_ID: Final = re.compile(r"[a-z0-9-]+")
 _CALL_STATE: Final = "cds_call"
+#: Status recorded for a request whose client disconnected before it was read (as nginx).
+CLIENT_CLOSED_REQUEST: Final = 499
 
 
 class JSONBytesResponse(Response):
@@ -64,7 +70,7 @@ class JSONBytesResponse(Response):
 
 def error_response(error: ProtocolError) -> JSONBytesResponse:
     """The contract's error body for ``error``."""
-    return JSONBytesResponse(error.body(), status_code=error.status_code)
+    return JSONBytesResponse(error.body(), status_code=error.status_code, headers=error.headers)
 
 
 def _route_label(path: str) -> tuple[str, str]:
@@ -87,6 +93,8 @@ def _route_label(path: str) -> tuple[str, str]:
 
 class AccessMiddleware:
     """One JSON log line and the request metrics per HTTP request; last-resort 500 JSON.
+
+    A client that disconnects before its request is read is recorded as status 499 at INFO.
 
     Route handlers put operational facts (hook, hookInstance, card topics, skipped count) in
     ``request.state.cds_call``; this middleware reads them when the response is sent. Exceptions
@@ -126,6 +134,12 @@ class AccessMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except ClientDisconnect:
+            # The client hung up before its body arrived: not a service failure, and nobody
+            # is listening for an answer. Counted apart (nginx's 499) and logged at INFO.
+            if not response_started:
+                status = CLIENT_CLOSED_REQUEST
+            logger.info("client disconnected before the request was read")
         except Exception as exc:
             logger.error("unhandled error", extra={"exc_type": type(exc).__name__})
             if not response_started:
@@ -243,7 +257,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     check_startable(settings)
     configure_logging(settings.log_level)
     metrics = Metrics()
-    store = FeedbackStore(settings.database_url)
+    store = FeedbackStore(settings.database_url, settings.database_timeouts())
     audit = create_recorder(settings, store, metrics.registry)
 
     @asynccontextmanager
@@ -255,7 +269,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         client = build_http_client(settings)
         app.state.fetcher = FhirFetcher(client, settings)
         try:
-            await run_in_threadpool(store.ensure_schema)
+            await store.deadline.run(store.ensure_schema)
         except SQLAlchemyError:
             # The database may start after the service (docker compose); /readyz reports it
             # and the schema is created on first use.
@@ -273,6 +287,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         lifespan=lifespan,
         default_response_class=JSONBytesResponse,
+        # Swagger UI and ReDoc load their scripts from a CDN into this origin: not served.
+        # The OpenAPI document itself stays at /openapi.json for tools (README, Security).
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.metrics = metrics
@@ -280,6 +298,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.audit = audit
     app.state.fetcher = None  # set at startup; None means "never fetch"
     _install_error_handlers(app)
+    app.add_middleware(
+        SlowUploadMiddleware,
+        timeout_s=settings.body_read_timeout_s,
+        max_concurrent=settings.max_concurrent_uploads,
+        gauge=metrics.uploads,
+    )
     app.add_middleware(AccessMiddleware, metrics=metrics)
     app.add_middleware(
         CORSMiddleware,
@@ -287,6 +311,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         allow_methods=["GET", "POST", "OPTIONS"],
         allow_headers=["*"],
     )
+    app.add_middleware(SecurityHeadersMiddleware)  # outermost: every answer gets them
     protected = [Depends(verify_request_auth)]
 
     @app.get("/cds-services", dependencies=protected)
@@ -343,11 +368,15 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ).feedback
         received_at = datetime.now(UTC)
         try:
-            result = await run_in_threadpool(store.store, service.id, items, received_at)
-        except SQLAlchemyError:
-            logger.error("feedback store failed")
+            result = await store.write(service.id, items, received_at)
+        except SQLAlchemyError as exc:
+            logger.error("feedback store failed", extra={"exc_type": type(exc).__name__})
             raise ProtocolError(
-                503, "feedback_store_unavailable", "The feedback store is not available."
+                503,
+                "feedback_store_unavailable",
+                "The feedback store is not available.",
+                # Storing is idempotent: a resend after a 503 is never counted twice.
+                headers={"Retry-After": str(max(1, math.ceil(store.timeouts.statement_s)))},
             ) from None
         for item in items:
             metrics.feedback.labels(item.outcome, "received").inc()
@@ -362,7 +391,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.get("/readyz")
     async def readyz() -> Response:
         """Readiness: the feedback store answers."""
-        if await run_in_threadpool(store.ping):
+        try:
+            ready = await store.probe.run(store.ping)
+        except SQLAlchemyError:
+            ready = False
+        if ready:
             return JSONBytesResponse({"status": "ready"})
         return error_response(
             ProtocolError(503, errors.NOT_READY, "The feedback store is not reachable.")
@@ -388,7 +421,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if settings.analytics_token is not None:
         install_analytics(app, settings.analytics_token.get_secret_value(), store)
-    if settings.demo_enabled:
+    if settings.demo_served:
         install_demo(app)  # GET /demo: a browser page playing the EHR (issue 7)
 
     return app

@@ -12,6 +12,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from cds_service.database import DatabaseTimeouts
+
 
 def _split_csv(value: object) -> object:
     if isinstance(value, str):
@@ -30,7 +32,8 @@ class Settings(BaseSettings):
     trusted_issuers: dict[str, str] = Field(default_factory=dict)
     public_base_url: str | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
-    demo_enabled: bool = True
+    #: ``/demo`` calls the service without a token: by default it is served only with auth off.
+    demo_enabled: bool | None = None
 
     # Limits (issue 5). Defaults are generous for real EHR traffic and small for abuse.
     max_body_bytes: int = 5 * 1024 * 1024
@@ -43,6 +46,12 @@ class Settings(BaseSettings):
     jwks_cache_seconds: int = 3600
     jwt_max_lifetime_s: int = Field(default=3600, ge=1)
     jti_store: str = "memory"  # "memory" or "database"
+    # Slow clients (issue 11): a body must arrive in time; few may be arriving at once.
+    body_read_timeout_s: float = Field(default=10.0, gt=0)
+    max_concurrent_uploads: int = Field(default=32, ge=1)
+    # Database timeouts (issue 11): a frozen database costs a bounded wait, then a 503.
+    db_connect_timeout_s: float = Field(default=2.0, gt=0)
+    db_statement_timeout_s: float = Field(default=5.0, gt=0)
     log_level: str = "INFO"
 
     # Decision audit and analytics (issue 12, contract section 4).
@@ -55,6 +64,15 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def demo_served(self) -> bool:
+        """``CDS_DEMO_ENABLED`` when set, else on exactly when authentication is off."""
+        return self.demo_enabled if self.demo_enabled is not None else not self.auth_required
+
+    def database_timeouts(self) -> DatabaseTimeouts:
+        """The timeouts every engine and database call of the service uses."""
+        return DatabaseTimeouts(self.db_connect_timeout_s, self.db_statement_timeout_s)
 
     @field_validator("allowed_fhir_servers", "cors_origins", mode="before")
     @classmethod

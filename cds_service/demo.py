@@ -30,6 +30,7 @@ from fastapi.staticfiles import StaticFiles
 
 from cds_service import examples
 from cds_service.protocol.errors import INTERNAL_ERROR, NOT_FOUND
+from cds_service.security_headers import STRICT_PAGE_POLICY
 
 logger = logging.getLogger(__name__)
 
@@ -46,10 +47,7 @@ _ACRONYMS: Final = frozenset(
     {"ms", "rrms", "spms", "ppms", "cis", "mri", "jcv", "hiv", "icd", "msf", "pml", "gd"}
 )
 
-CONTENT_SECURITY_POLICY: Final = (
-    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
-    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-)
+CONTENT_SECURITY_POLICY: Final = STRICT_PAGE_POLICY
 """The page needs nothing but its own files and its own API: card text can never run script."""
 
 BUILT_IN_STORY: Final = "built-in-rrms"

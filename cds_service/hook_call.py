@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.config import Settings
+from cds_service.offload import run_sized
 from cds_service.pipeline import HookData, evaluate
 from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import HOOK_MISMATCH, ProtocolError
@@ -137,10 +138,11 @@ async def answer_hook_call(
         budget=budget,
     )
     moment = now or datetime.now(UTC)
-    # Inline, not in a thread pool: the engine is pure CPU work (about 1 ms for a typical
-    # record, 15 ms for 5,000 resources), which threads cannot parallelise under the GIL; the
-    # hand-off cost more than the work (bench/README.md). Scale with uvicorn workers instead.
-    cards, topics, skipped = _evaluate(data, scan.orders, moment)
+    # Inline for a typical call (the hand-off would cost more than the work, bench/README.md);
+    # a heavy one leaves the event loop so health checks keep answering (cds_service.offload).
+    cards, topics, skipped = await run_sized(
+        lambda: _evaluate(data, scan.orders, moment), resources=len(data.resources)
+    )
     response: dict[str, Any] = {"cards": cards}
     return CallResult(
         body=response,

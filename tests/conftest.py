@@ -46,3 +46,13 @@ def live_server(
 ) -> LiveServer:
     """The real service with default settings, on a loopback port."""
     return live_server_factory(settings)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``slow`` tests run only when asked for (``-m slow``): the default suite stays short."""
+    if "slow" in (config.getoption("markexpr") or ""):
+        return
+    skip = pytest.mark.skip(reason="slow: run with -m slow (see README, Security)")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Engine
-from sqlalchemy.exc import DataError, IntegrityError, SQLAlchemyError
+from sqlalchemy.exc import DataError, IntegrityError, OperationalError, SQLAlchemyError
 
 from cds_service.audit import writes
 from cds_service.audit.entries import AuditedCall, ShownCard
@@ -39,6 +41,11 @@ Clock = Callable[[], datetime]
 MAINTENANCE_EVERY: Final = timedelta(days=1)
 REFOLD_WINDOW: Final = timedelta(days=2)
 _MAX_BACKOFF_S: Final = 30.0
+#: SQLite: another writer holds the file lock. The audit is asynchronous, so it steps aside
+#: (retries this soon) instead of queueing on the lock ahead of feedback posts, which answer
+#: 503 after their deadline; only a lock held this long in a row counts as a failure.
+_BUSY_RETRY_S: Final = 0.2
+_BUSY_FAILURE_AFTER: Final = timedelta(seconds=30)
 _HOOK_INSTANCE_MAX: Final = 128
 
 
@@ -69,8 +76,13 @@ class AuditRecorder:
         max_pending: int = 100_000,
         batch_size: int = 500,
         clock: Clock = utc_now,
+        database_write_lock: AbstractContextManager[object] | None = None,
+        dispose_engine: bool = False,
     ) -> None:
         self._engine = engine
+        # Shared with the feedback store on SQLite (one writer at a time per process).
+        self._db_turn = database_write_lock or nullcontext()
+        self._dispose_engine = dispose_engine  # an engine of its own, closed with the recorder
         self._knowledge_version = knowledge_version
         self._retention = timedelta(days=retention_days)
         self._metrics = metrics
@@ -87,6 +99,8 @@ class AuditRecorder:
         self._thread: threading.Thread | None = None
         self._next_maintenance: datetime | None = None
         self._backoff = 0.0
+        self._busy_since: datetime | None = None
+        self._shutdown_by = 0.0  # monotonic time until which close() waits out a held lock
         metrics.watch_queue(lambda: len(self._calls))
 
     # --- the hook path ----------------------------------------------------------------------
@@ -143,18 +157,31 @@ class AuditRecorder:
         if self._thread is not None:
             self._thread.join(timeout)
             self._thread = None
+        # A lock held by another writer (SQLite) is waited out for a while before anything
+        # queued is given up: shutdown must not lose the audit to a moment's contention.
+        self._shutdown_by = time.monotonic() + timeout
         self.flush(final=True)
+        if self._dispose_engine:
+            self._engine.dispose()
 
     def _run(self) -> None:
+        wait = self._interval
         while not self._stop.is_set():
-            self._wake.wait(self._interval + self._backoff)
+            self._wake.wait(wait)
             self._wake.clear()
             if self._stop.is_set():
                 break
             ok = self.flush()
             if ok:
-                self.maintain()
-            self._backoff = 0.0 if ok else min(_MAX_BACKOFF_S, max(1.0, self._backoff * 2))
+                ok = self.maintain() or self._busy_since is None
+            if ok:
+                self._backoff = 0.0
+                wait = self._interval
+            elif self._busy_since is not None:
+                wait = _BUSY_RETRY_S  # the lock is taken: come back soon, not after a backoff
+            else:
+                self._backoff = min(_MAX_BACKOFF_S, max(1.0, self._backoff * 2))
+                wait = self._interval + self._backoff
 
     # --- writing ----------------------------------------------------------------------------
 
@@ -174,12 +201,27 @@ class AuditRecorder:
                     self._calls.popleft() for _ in range(min(self._batch_size, len(self._calls)))
                 ]
                 if not self._write_calls(batch):
+                    if final and self._waited_out_lock():
+                        self._calls.extendleft(reversed(batch))
+                        continue
                     if final:
                         self._metrics.calls_dropped.labels("shutdown").inc(len(batch))
                         continue
                     self._calls.extendleft(reversed(batch))
                     return False
-            return self._write_folds(final)
+            while not self._write_folds(final=False):
+                if not (final and self._waited_out_lock()):
+                    if final:
+                        self._folds.clear()  # given up at shutdown
+                    return False
+            return True
+
+    def _waited_out_lock(self) -> bool:
+        """At shutdown, on a lock held by another writer: wait a moment; False past the time."""
+        if self._busy_since is None or time.monotonic() >= self._shutdown_by:
+            return False
+        time.sleep(_BUSY_RETRY_S)
+        return True
 
     def _give_up(self, final: bool) -> bool:
         if final:
@@ -190,7 +232,7 @@ class AuditRecorder:
 
     def _write_calls(self, batch: list[AuditedCall]) -> bool:
         try:
-            with self._engine.begin() as connection:
+            with self._db_turn, self._engine.begin() as connection:
                 writes.write_calls(connection, batch, self._knowledge_version)
         except (IntegrityError, DataError) as exc:
             self._failed("calls", exc)
@@ -202,8 +244,10 @@ class AuditRecorder:
                 self._metrics.calls_dropped.labels("rejected").inc()
             return True
         except SQLAlchemyError as exc:
-            self._failed("calls", exc)
+            if not self._stepped_aside(exc):
+                self._failed("calls", exc)
             return False
+        self._busy_since = None
         self._metrics.calls_written.inc(len(batch))
         return True
 
@@ -212,14 +256,26 @@ class AuditRecorder:
             return True
         uuids = [self._folds.popleft() for _ in range(len(self._folds))]
         try:
-            with self._engine.begin() as connection:
+            with self._db_turn, self._engine.begin() as connection:
                 writes.fold_feedback(connection, uuids)
         except SQLAlchemyError as exc:
-            self._failed("feedback", exc)
+            if not self._stepped_aside(exc):
+                self._failed("feedback", exc)
             if not final:
                 self._folds.extendleft(reversed(uuids))
             return False
+        self._busy_since = None
         return True
+
+    def _stepped_aside(self, exc: SQLAlchemyError) -> bool:
+        """True when ``exc`` is SQLite's "database is locked" and not yet for too long."""
+        if not (isinstance(exc, OperationalError) and "locked" in str(exc.orig)):
+            self._busy_since = None
+            return False
+        now = self._clock()
+        if self._busy_since is None:
+            self._busy_since = now
+        return now - self._busy_since < _BUSY_FAILURE_AFTER
 
     def _failed(self, operation: str, exc: BaseException) -> None:
         self._metrics.write_failures.labels(operation).inc()
@@ -237,12 +293,14 @@ class AuditRecorder:
             return False
         first_kept_day = (now - self._retention).date()
         try:
-            with self._write_lock, self._engine.begin() as connection:
+            with self._write_lock, self._db_turn, self._engine.begin() as connection:
                 purged = writes.purge_before(connection, first_kept_day)
                 writes.refold_recent_feedback(connection, now - REFOLD_WINDOW)
         except SQLAlchemyError as exc:
-            self._failed("purge", exc)
+            if not self._stepped_aside(exc):
+                self._failed("purge", exc)
             return False
+        self._busy_since = None
         self._metrics.purged_cards.inc(purged)
         self._next_maintenance = now + MAINTENANCE_EVERY
         if purged:

@@ -17,6 +17,7 @@ from cds_service.record.model import (
     NatalizumabOrder,
     PatientRecord,
     SkippedResources,
+    TextNotRead,
 )
 
 TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
@@ -96,6 +97,11 @@ def data_gap_notes(topic: str, record: PatientRecord, kb: Knowledge) -> list[str
 
 def word_note(note: DataNote) -> str:
     """A data-quality note in words; the parts that come from the record are escaped."""
+    if isinstance(note, TextNotRead):
+        return (
+            "Part of the free text in this record was not read (more text than one call may "
+            "search); findings recorded only as text may be missing."
+        )
     if isinstance(note, SkippedResources):
         plural = note.count > 1
         return (

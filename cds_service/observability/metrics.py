@@ -8,7 +8,7 @@ request data can blow up cardinality or leak into metrics.
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -62,6 +62,13 @@ class Metrics:
             "cds_feedback_items",
             "Feedback items received, by outcome and whether they were new or duplicates.",
             ["outcome", "result"],
+            registry=self.registry,
+        )
+
+        self.uploads = Gauge(
+            "cds_uploads",
+            "Request bodies being read now (reading) or waiting for an upload slot (waiting).",
+            ["state"],
             registry=self.registry,
         )
 

@@ -130,7 +130,7 @@ class JwtVerifier:
         """The verifier an app uses, with the replay store chosen by ``CDS_JTI_STORE``."""
         store: JtiStore
         if settings.jti_store == "database":
-            store = DatabaseJtiStore(settings.database_url)
+            store = DatabaseJtiStore(settings.database_url, timeouts=settings.database_timeouts())
         else:
             store = MemoryJtiStore()
         jwks = JwksCache(settings.trusted_issuers, settings.jwks_cache_seconds)

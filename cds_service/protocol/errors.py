@@ -7,6 +7,7 @@ build an error body itself and no stack trace can leak to the client.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Final
 
 
@@ -17,11 +18,18 @@ class ProtocolError(Exception):
     field or rule at fault instead.
     """
 
-    def __init__(self, status_code: int, error: str, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        error: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.error = error
         self.message = message
+        self.headers = dict(headers or {})
 
     def body(self) -> dict[str, str]:
         """The JSON error body of contract section 1."""

@@ -18,10 +18,11 @@ import hashlib
 import threading
 from typing import Protocol
 
-from sqlalchemy import Column, Float, MetaData, String, Table, create_engine, delete, insert
+from sqlalchemy import Column, Float, MetaData, String, Table, delete, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
-from starlette.concurrency import run_in_threadpool
+
+from cds_service.database import DatabaseTimeouts, Deadline, make_engine
 
 #: Purge expired entries at most this often (seconds).
 PURGE_INTERVAL_S = 60.0
@@ -78,21 +79,30 @@ jti_table = Table(
 )
 
 
-def _make_engine(database_url: str) -> Engine:
+def _make_engine(database_url: str, timeouts: DatabaseTimeouts) -> Engine:
     if database_url.startswith("sqlite"):
-        # Several processes share one SQLite file: wait for the write lock instead of failing.
-        return create_engine(database_url, connect_args={"timeout": 10}, pool_pre_ping=True)
-    return create_engine(database_url, pool_pre_ping=True, pool_size=5, max_overflow=5)
+        # Several processes share one SQLite file: the busy timeout waits for the write lock.
+        return make_engine(database_url, timeouts)
+    return make_engine(database_url, timeouts, pool_size=5, max_overflow=5)
 
 
 class DatabaseJtiStore:
     """Store in the feedback database, shared by every instance of the service.
 
     Its own small engine keeps it independent of the feedback module's session handling.
+    Each check is bounded in wall time (:class:`cds_service.database.Deadline`): a frozen
+    database makes authenticated calls answer 503 in time instead of hanging.
     """
 
-    def __init__(self, database_url: str, engine: Engine | None = None) -> None:
-        self._engine = engine or _make_engine(database_url)
+    def __init__(
+        self,
+        database_url: str,
+        engine: Engine | None = None,
+        timeouts: DatabaseTimeouts | None = None,
+    ) -> None:
+        timeouts = timeouts or DatabaseTimeouts()
+        self._engine = engine or _make_engine(database_url, timeouts)
+        self._deadline = Deadline(timeouts.statement_s, name="cds-jti-db")
         self._created = False
         self._lock = threading.Lock()
         self._last_purge = float("-inf")
@@ -103,11 +113,12 @@ class DatabaseJtiStore:
 
     def dispose(self) -> None:
         """Close pooled connections (app shutdown)."""
+        self._deadline.shutdown()
         self._engine.dispose()
 
     async def remember(self, key: str, expires_at: float, now: float) -> bool:
         try:
-            return await run_in_threadpool(self._remember, key, expires_at, now)
+            return await self._deadline.run(self._remember, key, expires_at, now)
         except SQLAlchemyError as exc:
             raise JtiStoreUnavailable(type(exc).__name__) from None
 

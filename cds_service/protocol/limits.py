@@ -7,6 +7,7 @@ checks in the same order: 415 before 413 before 400.
 
 from __future__ import annotations
 
+from contextvars import ContextVar
 from typing import Any, Final
 
 import orjson
@@ -38,6 +39,18 @@ def check_content_type(request: Request) -> None:
         )
 
 
+_BODY_BYTES: ContextVar[int] = ContextVar("cds_body_bytes", default=0)
+
+
+def body_bytes_read() -> int:
+    """Size of the body :func:`read_body` last read in this request's context (0: none).
+
+    How heavy a call is to evaluate follows its size (:mod:`cds_service.offload`); the count
+    is kept here, where the bytes are counted, so no signature has to carry it.
+    """
+    return _BODY_BYTES.get()
+
+
 def _too_large(max_bytes: int) -> ProtocolError:
     return ProtocolError(
         413, PAYLOAD_TOO_LARGE, f"The request body is larger than the limit of {max_bytes} bytes."
@@ -67,6 +80,7 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
         if total > max_bytes:
             raise _too_large(max_bytes)
         chunks.append(chunk)
+    _BODY_BYTES.set(total)
     return b"".join(chunks)
 
 

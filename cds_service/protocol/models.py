@@ -8,6 +8,7 @@ failing the whole call (contract section 1).
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
@@ -169,6 +170,7 @@ def parse_context(hook: str, context: dict[str, Any]) -> HookContext:
 # --- Feedback (CDS Hooks 2.0, "Feedback") -------------------------------------------------
 
 _Short = Annotated[StrictStr, Field(max_length=1024)]
+_DATE_START = re.compile(r"\d{4}-\d{2}-\d{2}(?:[Tt ]|$)")
 
 
 class FeedbackCoding(_Lenient):
@@ -205,13 +207,28 @@ class FeedbackItem(_Lenient):
     override_reason: OverrideReason | None = Field(default=None, alias="overrideReason")
     outcome_timestamp: datetime = Field(alias="outcomeTimestamp")
 
+    @field_validator("outcome_timestamp", mode="before")
+    @classmethod
+    def _date_time_text(cls, value: object) -> object:
+        """An RFC 3339 string, as the spec says: not a number, nor digits read as epoch time."""
+        if not isinstance(value, str) or _DATE_START.match(value) is None:
+            raise ValueError("outcomeTimestamp must be an ISO 8601 date-time string")
+        return value
+
     @field_validator("outcome_timestamp")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
-        """Store UTC; a timestamp without offset is read as UTC, as the spec requires UTC."""
+        """Store UTC; a timestamp without offset is read as UTC, as the spec requires UTC.
+
+        A moment that has no UTC date in years 1-9999 (``0001-01-01T00:00:00+01:00``) cannot
+        be stored or compared: it is refused here, not left to fail later as a 500.
+        """
         if value.tzinfo is None:
             return value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("outcomeTimestamp is outside the years 1 to 9999 in UTC") from None
 
     @model_validator(mode="after")
     def _accepted_needs_suggestions(self) -> FeedbackItem:

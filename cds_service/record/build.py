@@ -29,6 +29,7 @@ from cds_service.record.fhir import (
     is_excluded,
     number,
     reference_of,
+    text_of,
 )
 from cds_service.record.jcv import JcvGrouper
 from cds_service.record.medications import MedicationIndex
@@ -43,9 +44,11 @@ from cds_service.record.model import (
     Phenotype,
     PhenotypeEvidence,
     SkippedResources,
+    TextNotRead,
     UnreadOrderParts,
 )
 from cds_service.record.order_shapes import read_order
+from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import Terminology, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
@@ -116,8 +119,10 @@ class _Builder:
         pooled: Sequence[JSON],
         draft_orders: Sequence[JSON],
         patient_id: str | None,
+        reading: CallReading | None = None,
     ) -> None:
         self.tm: Terminology = terminology()
+        self.reading = reading or CallReading(MAX_TEXT_CHARS_PER_CALL)
         self.thresholds = knowledge().rules.thresholds
         self.patient_id = patient_id
         self.pooled = pooled
@@ -167,6 +172,7 @@ class _Builder:
 
     def feed(self, resources: Iterable[Any]) -> None:
         seen: set[bytes] = set()
+        reading = self.reading
         for resource in resources:
             if not isinstance(resource, dict):
                 self.skipped["(not a resource)"] += 1
@@ -180,7 +186,13 @@ class _Builder:
             relevant, read = handler
             if rtype == "DiagnosticReport":
                 self.jcv.note_report(resource)  # a lab report groups the results of one test
-            if not relevant(resource) or is_excluded(resource):
+            ill_typed_before = reading.ill_typed
+            if not relevant(resource):
+                if reading.ill_typed != ill_typed_before:
+                    # A code that is not text might have been one the rules use: say so.
+                    self.skip_ill_typed(resource, str(rtype), seen)
+                continue
+            if is_excluded(resource):
                 continue
             identity = _identity(resource)
             if identity in seen:
@@ -188,6 +200,17 @@ class _Builder:
             seen.add(identity)
             if self.accept(resource, identity):
                 read(resource)
+
+    def skip_ill_typed(self, resource: JSON, rtype: str, seen: set[bytes]) -> None:
+        identity = _identity(resource)
+        if identity in seen:
+            return
+        seen.add(identity)
+        self.skipped[rtype] += 1
+        logger.warning(
+            "skipped invalid resource",
+            extra={"resource_type": rtype, "problem": "a coding that is not text"},
+        )
 
     def is_draft(self, resource: JSON) -> bool:
         key = _draft_key(resource)
@@ -268,7 +291,7 @@ class _Builder:
         return self.tm.any_of(OBSERVATION_SETS).match_concept(code)
 
     def _observation(self, resource: JSON) -> None:
-        if resource.get("status") == "cancelled":
+        if text_of(resource.get("status")) == "cancelled":
             return
         code = resource.get("code")
         when = first_date(
@@ -282,10 +305,11 @@ class _Builder:
             self._lesion_count(resource, when, code)
         elif self.tm["brain-mri"].match_concept(code):
             self.record.mri_exams.append(self.evidence(resource, when, code))
-        final = resource.get("status") in JCV_FINAL
+        status = text_of(resource.get("status"))
+        final = status in JCV_FINAL
         if self.tm["jcv-dna"].match_concept(code):
             # A preliminary "detected" is already a sign suggestive of PML: do not wait.
-            reported = final or resource.get("status") == "preliminary"
+            reported = final or status == "preliminary"
             if reported and jcv_dna_detected(resource, self.tm):
                 self.record.jcv_dna_positive.append(self.evidence(resource, when, code))
         elif self.tm["anti-jcv-antibody"].match_concept(code) and final:
@@ -314,7 +338,7 @@ class _Builder:
         )
 
     def _exam(self, resource: JSON) -> None:
-        if resource.get("status") in NOT_DONE:
+        if text_of(resource.get("status")) in NOT_DONE:
             return
         when = first_date(
             resource,
@@ -351,7 +375,7 @@ class _Builder:
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
         rtype = resource.get("resourceType")
-        status = resource.get("status")
+        status = text_of(resource.get("status"))
         draft = self.is_draft(resource)
         if self.tm["natalizumab"].match_concept(concept):
             given = None if draft else read_use(resource, concept)
@@ -397,9 +421,12 @@ class _Builder:
 
 
 def _notes(
-    skipped: Counter[str], unread_order_parts: Mapping[str, tuple[str, ...]]
+    skipped: Counter[str],
+    unread_order_parts: Mapping[str, tuple[str, ...]],
+    text_exhausted: bool,
 ) -> list[DataNote]:
-    """Data notes every card carries: unreadable resources and unreadable parts of the order.
+    """Data notes every card carries: unreadable resources, unreadable parts of the order, and
+    free text left unread by the per-call text budget.
 
     Notes about prefetch keys (unavailable, incomplete) name only the cards whose facts come
     from those keys, so the card renderer derives them from ``record.unavailable``/``incomplete``.
@@ -411,6 +438,8 @@ def _notes(
         UnreadOrderParts(reference, fields)
         for reference, fields in sorted(unread_order_parts.items())
     ]
+    if text_exhausted:
+        notes.append(TextNotRead())
     return notes
 
 
@@ -432,12 +461,13 @@ def build_record(
     """
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
-    builder = _Builder([*pooled, *drafts], drafts, patient_id)
-    orders = builder.natalizumab_orders(trigger_orders, natalizumab_orders)
-    if not orders:
-        return BuildResult(PatientRecord(), [], [], [])
-    builder.feed([*resources, *drafts])
-    builder.finish_patient()
+    with call_reading(MAX_TEXT_CHARS_PER_CALL) as reading:
+        builder = _Builder([*pooled, *drafts], drafts, patient_id, reading)
+        orders = builder.natalizumab_orders(trigger_orders, natalizumab_orders)
+        if not orders:
+            return BuildResult(PatientRecord(), [], [], [])
+        builder.feed([*resources, *drafts])
+        builder.finish_patient()
     record = builder.record
     record.jcv_results = builder.jcv.results()
     thresholds = builder.thresholds
@@ -449,6 +479,6 @@ def build_record(
     return BuildResult(
         record=record,
         orders=orders,
-        notes=_notes(skipped, builder.unread_order_parts),
+        notes=_notes(skipped, builder.unread_order_parts, reading.text_exhausted),
         skipped=sorted(skipped.elements()),
     )

@@ -16,6 +16,11 @@ def reference_of(resource: JSON) -> str:
     return f"{rtype}/{rid}" if isinstance(rid, str) and rid else f"{rtype}/(no id)"
 
 
+def text_of(value: Any) -> str | None:
+    """``value`` if it is a string, else None: a status of another type reads as absent."""
+    return value if isinstance(value, str) else None
+
+
 def codes_of(concept: Any) -> set[str]:
     if not isinstance(concept, dict):
         return set()
@@ -27,7 +32,7 @@ def codes_of(concept: Any) -> set[str]:
 
 def is_excluded(resource: JSON) -> bool:
     """Refuted or entered-in-error records are ignored everywhere (contract section 2)."""
-    if resource.get("status") == "entered-in-error":
+    if text_of(resource.get("status")) == "entered-in-error":
         return True
     return bool(codes_of(resource.get("verificationStatus")) & EXCLUDED_VERIFICATION)
 
@@ -61,7 +66,7 @@ def concept_label(concept: Any) -> str:
     if isinstance(codings, list):
         for coding in codings:
             if isinstance(coding, dict) and isinstance(coding.get("code"), str):
-                return f"{coding.get('system', '')} {coding['code']}".strip()
+                return f"{text_of(coding.get('system')) or ''} {coding['code']}".strip()
     return ""
 
 

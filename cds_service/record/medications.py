@@ -32,9 +32,10 @@ class MedicationIndex:
         target = ref.get("reference")
         medication: JSON | None = None
         if isinstance(target, str) and target.startswith("#"):
-            for contained in resource.get("contained") or []:
-                if isinstance(contained, dict) and contained.get("id") == target[1:]:
-                    medication = contained
+            contained = resource.get("contained")
+            for candidate in contained if isinstance(contained, list) else ():
+                if isinstance(candidate, dict) and candidate.get("id") == target[1:]:
+                    medication = candidate
         elif isinstance(target, str):
             medication = self._by_ref.get(relative_reference(target))
         if medication is not None:

@@ -179,7 +179,12 @@ class UnreadOrderParts:
     fields: tuple[str, ...]
 
 
-DataNote = SkippedResources | UnreadOrderParts
+@dataclass(frozen=True)
+class TextNotRead:
+    """The per-call text budget ran out: some free text was not searched (a data note)."""
+
+
+DataNote = SkippedResources | UnreadOrderParts | TextNotRead
 """A data-quality fact every card carries; ``cards`` words it."""
 
 

@@ -1,18 +1,22 @@
 """Value-set membership for codings and free text, compiled once from the knowledge data.
 
 Matching happens on raw FHIR JSON (CodeableConcept dicts) so that resources no rule can use
-are discarded before the comparatively expensive model validation.
+are discarded before the comparatively expensive model validation. Free text is matched by
+:class:`cds_service.record.text_patterns.TextPattern` (linear time, bounded per call). A coding
+whose ``system``, ``code`` or ``display`` is not a string matches nothing and is counted
+(:func:`cds_service.record.reading.note_ill_typed`): its resource cannot be read.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
 from cds_service.knowledge.loader import TEXT_PATTERN_EXT, extension_values, knowledge
+from cds_service.record.reading import note_ill_typed, spend_text_budget
+from cds_service.record.text_patterns import TextPattern
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -47,7 +51,7 @@ class ValueSetMatcher:
     title: str
     codes: dict[tuple[str, str], CodedConcept] = field(default_factory=dict)
     prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
-    pattern: re.Pattern[str] | None = None
+    pattern: TextPattern | None = None
     _text_cache: dict[str, bool] = field(default_factory=dict, repr=False)
     _systems: frozenset[str] | None = field(default=None, repr=False)
 
@@ -58,18 +62,27 @@ class ValueSetMatcher:
         return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
 
     def match_text(self, text: str) -> bool:
-        """Regex search, memoised: long records repeat the same few displays thousands of times."""
+        """Pattern search, memoised: long records repeat the same few displays thousands of times.
+
+        Codes and displays are short; a longer text is read up to :data:`MAX_TEXT_CHARS`, and
+        text not yet seen counts against the call's text budget (an exhausted budget reads as
+        "no match" and the call's cards say so).
+        """
         if self.pattern is None:
             return False
-        # Patterns such as "relapse ... multiple sclerosis" backtrack; on a hostile
-        # megabyte-long display that would cost seconds. Codes and displays are short.
         text = text[:MAX_TEXT_CHARS]
         known = self._text_cache.get(text)
         if known is None:
+            if not spend_text_budget(len(text)):
+                return False
             if len(self._text_cache) >= TEXT_CACHE_SIZE:
                 self._text_cache.clear()
-            known = self._text_cache[text] = self.pattern.search(text) is not None
+            known = self._text_cache[text] = self.pattern.search(text)
         return known
+
+    def search_text(self, text: str) -> bool:
+        """The pattern itself on the whole text: no cache, no truncation, no budget (tests)."""
+        return self.pattern is not None and self.pattern.search(text)
 
     def match_concept(self, concept: Any) -> bool:
         """True when any coding, ``display`` or the ``text`` of a CodeableConcept matches.
@@ -86,13 +99,23 @@ class ValueSetMatcher:
                 if not isinstance(coding, dict):
                     continue
                 system, code = coding.get("system"), coding.get("code")
-                if system in systems and isinstance(code, str) and self.match_coding(system, code):
-                    return True
+                if isinstance(system, str) and isinstance(code, str):
+                    if system in systems and self.match_coding(system, code):
+                        return True
+                elif not _absent_or_text(system) or not _absent_or_text(code):
+                    note_ill_typed()
                 display = coding.get("display")
-                if isinstance(display, str) and self.match_text(display):
-                    return True
+                if isinstance(display, str):
+                    if self.match_text(display):
+                        return True
+                elif display is not None:
+                    note_ill_typed()
         text = concept.get("text")
-        return isinstance(text, str) and self.match_text(text)
+        if isinstance(text, str):
+            return self.match_text(text)
+        if text is not None:
+            note_ill_typed()
+        return False
 
     @property
     def systems(self) -> frozenset[str]:
@@ -109,6 +132,10 @@ class ValueSetMatcher:
             for system, code, _ in iter_codings(concept)
             if system and code and self.match_coding(system, code)
         ]
+
+
+def _absent_or_text(value: object) -> bool:
+    return value is None or isinstance(value, str)
 
 
 def iter_codings(concept: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
@@ -142,7 +169,7 @@ def compile_valueset(valueset: Mapping[str, Any]) -> ValueSetMatcher:
     matcher.prefixes = {system: tuple(values) for system, values in prefixes.items()}
     patterns = extension_values(dict(valueset), TEXT_PATTERN_EXT)
     if patterns:
-        matcher.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+        matcher.pattern = TextPattern(patterns, name=matcher.id)
     return matcher
 
 
@@ -156,10 +183,10 @@ def merge(matchers: Iterable[ValueSetMatcher], merged_id: str) -> ValueSetMatche
         for system, values in matcher.prefixes.items():
             prefixes.setdefault(system, set()).update(values)
         if matcher.pattern is not None:
-            patterns.append(matcher.pattern.pattern)
+            patterns.extend(matcher.pattern.sources)
     merged.prefixes = {system: tuple(sorted(values)) for system, values in prefixes.items()}
     if patterns:
-        merged.pattern = re.compile("|".join(patterns), re.IGNORECASE)
+        merged.pattern = TextPattern(patterns, name=merged_id)
     return merged
 
 

@@ -18,7 +18,8 @@ import pytest
 from cds_service.config import Settings
 from cds_service.feedback.store import FeedbackStore
 from tests.analytics.fixtures import SINCE, UNTIL, seed, seed_quarter
-from tests.e2e.test_demo_browser import ARTIFACTS, LOOPBACK, browser  # noqa: F401  (fixture)
+from tests.e2e.browser import LOOPBACK
+from tests.e2e.test_demo_browser import ARTIFACTS
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.browser

@@ -10,107 +10,26 @@ confined to loopback.
 from __future__ import annotations
 
 import json
-import os
 import re
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from cds_service.feedback.models import FeedbackRecord
+from tests.e2e.browser import DemoPage, choose_story
 from tests.support.server import LiveServer
 
 pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = REPO_ROOT / "tests" / "artifacts"
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-]
-LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 STORY = "spms-non-active"
 SIGN_SERVICE = "natalizumab-order-sign"
 TYSABRI_LABEL = "Tysabri (natalizumab) 300 mg IV every 4 weeks"
-
-
-def _in_ci() -> bool:
-    return os.environ.get("CI", "").strip().lower() not in {"", "0", "false", "no"}
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """Debian's Chromium under Playwright; skipped on a developer machine without it."""
-    if not CHROMIUM.exists():
-        if _in_ci():
-            pytest.fail(
-                "CI is set but /usr/bin/chromium is missing: .ci/run must install Debian's "
-                "chromium package (apt-get install -y chromium)"
-            )
-        pytest.skip(
-            "Debian chromium is not installed at /usr/bin/chromium "
-            "(apt-get update && apt-get install -y chromium); CI always runs this test"
-        )
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        instance = playwright.chromium.launch(
-            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
-        )
-        try:
-            yield instance
-        finally:
-            instance.close()
-
-
-@dataclass
-class DemoPage:
-    """A browser tab plus what went wrong in it (script errors, non-loopback requests)."""
-
-    page: Any
-    errors: list[str] = field(default_factory=list)
-    blocked: list[str] = field(default_factory=list)
-
-    def assert_clean(self) -> None:
-        assert not self.blocked, f"the page tried to leave loopback: {self.blocked}"
-        assert not self.errors, f"browser errors: {self.errors}"
-
-
-@pytest.fixture
-def demo(browser: Any, live_server: LiveServer) -> Iterator[DemoPage]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    page = context.new_page()
-    page.set_default_timeout(15_000)
-    tab = DemoPage(page)
-
-    def guard(route: Any) -> None:
-        if urlsplit(route.request.url).hostname in LOOPBACK:
-            route.continue_()
-        else:
-            tab.blocked.append(route.request.url)
-            route.abort()
-
-    page.route("**/*", guard)
-    page.on("pageerror", lambda exc: tab.errors.append(str(exc)))
-    page.on("console", lambda msg: tab.errors.append(msg.text) if msg.type == "error" else None)
-    page.goto(f"{live_server.url}/demo")
-    try:
-        yield tab
-    finally:
-        context.close()
 
 
 def _expected_topics(name: str) -> dict[str, str]:
@@ -171,10 +90,8 @@ def test_sign_tysabri_for_non_active_spms_and_send_feedback(
     assert expected.get("progressive-ms-not-indicated") == "warning"
     assert "pml-risk" in expected
 
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
+    choose_story(page, STORY)
     expect(page.locator("#story-description")).to_contain_text("SPMS")
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
     story_prefetch = json.loads(page.input_value("#fhir-data"))
     page.get_by_label(TYSABRI_LABEL).check()
 
@@ -266,9 +183,7 @@ def test_select_with_a_non_natalizumab_drug_shows_no_cards(demo: DemoPage) -> No
     from playwright.sync_api import expect
 
     page = demo.page
-    page.wait_for_selector(f"#story option[value='{STORY}']", state="attached")
-    page.select_option("#story", STORY)
-    page.wait_for_function("() => document.getElementById('fhir-data').value.includes('Condition')")
+    choose_story(page, STORY)
     page.get_by_label("Amoxicillin 500 mg capsule, three times daily").check()
     with page.expect_request(
         lambda r: r.method == "POST" and r.url.endswith("/cds-services/natalizumab-order-select")

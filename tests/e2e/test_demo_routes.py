@@ -76,11 +76,12 @@ def test_demo_is_absent_when_disabled(settings: Settings) -> None:
         assert client.get("/cds-services").status_code == 200
 
 
-def test_demo_enabled_is_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_demo_is_on_by_default_with_auth_off(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CDS_DEMO_ENABLED", raising=False)
-    assert Settings().demo_enabled is True
+    monkeypatch.delenv("CDS_AUTH_REQUIRED", raising=False)
+    assert Settings().demo_served is True
     monkeypatch.setenv("CDS_DEMO_ENABLED", "false")
-    assert Settings().demo_enabled is False
+    assert Settings().demo_served is False
 
 
 @pytest.mark.parametrize(("name", "types"), sorted(STATIC_FILES.items()))

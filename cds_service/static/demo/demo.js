@@ -168,6 +168,7 @@
 
   function loadStory(name) {
     var ticket = (state.storyTicket = (state.storyTicket || 0) + 1);
+    state.storyName = name;
     $("story-description").textContent = "Loading…";
     return fetch(new URL("demo/stories/" + encodeURIComponent(name), base).href, {
       headers: { Accept: "application/json" }
@@ -679,7 +680,9 @@
     renderMedicationChoices();
     $("story").addEventListener("change", function (event) {
       var name = event.target.value;
-      if (name) loadStory(name);
+      // A change event for the story already shown (or loading) must not reload it: the
+      // reload would reset the medication choice and clear cards the user has since asked for.
+      if (name && name !== state.storyName) loadStory(name);
     });
     $("select-button").addEventListener("click", function () {
       fire("order-select");
