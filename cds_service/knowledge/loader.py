@@ -7,11 +7,14 @@ start-up (and in the test suite), not in the middle of a prescriber's workflow.
 from __future__ import annotations
 
 import json
+import string
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cds_service.knowledge.topics import TopicDefinition, read_topics
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 CITATION_EXT = "https://natalizumab-cds.example/fhir/StructureDefinition/citation"
@@ -34,27 +37,58 @@ class Source(_Strict):
     internal: bool = False  # a project document: never listed among a card's sources
 
 
-UNIT_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years", "index": ""}
+#: How a card names a threshold's unit: (singular, plural); "" for a bare number.
+UNIT_WORDS: dict[str, tuple[str, str]] = {
+    "d": ("day", "days"),
+    "wk": ("week", "weeks"),
+    "mo": ("month", "months"),
+    "a": ("year", "years"),
+    "index": ("", ""),
+    "x ULN": ("× the upper limit of normal", "× the upper limit of normal"),
+    "10*9/L": ("× 10⁹/L", "× 10⁹/L"),
+}
+#: Days in each unit a day count may be spoken in (a month is the mean calendar month).
+DAYS_IN = {"wk": 7.0, "mo": 365.25 / 12}
+#: A day count is spoken in weeks or months only when it is this close to a whole number of
+#: them (183 d = 6.01 months: "6 months"; 100 d = 3.29 months: "100 days").
+SPEECH_TOLERANCE = 0.1
+
+
+def amount(value: float, unit: str) -> str:
+    """``value`` with its unit in words: "183 days", "1 week", "1.5", "3 × the upper ..."."""
+    singular, plural = UNIT_WORDS.get(unit, (unit, unit))
+    word = singular if value == 1 else plural
+    return f"{value:g} {word}".strip()
 
 
 class Threshold(_Strict):
-    """A cut-off with its unit; ``display`` is how a card says it ("6 months" for 183 d)."""
+    """A cut-off with its unit. Cards state it in words derived from ``value`` alone, so an
+    edited value can never leave a card saying the old number: ``literal`` is exact ("183
+    days"), ``spoken`` rounds a day count to ``say_in`` weeks or months when that is exact to
+    within :data:`SPEECH_TOLERANCE` ("6 months"), else falls back to the exact days.
+    """
 
     value: float
     unit: str
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
-    display: str = ""
+    say_in: Literal["wk", "mo"] | None = None
 
     @property
     def literal(self) -> str:
         """The value with its unit ("183 days"), for stating a product rule exactly."""
-        return f"{self.value:g} {UNIT_WORDS.get(self.unit, self.unit)}".strip()
+        return amount(self.value, self.unit)
 
     @property
     def spoken(self) -> str:
-        """How a card says the interval: its ``display``, else the exact value."""
-        return self.display or self.literal
+        """How a card says the interval: in ``say_in`` units when that is exact, else literal."""
+        if self.say_in is None or self.unit != "d":
+            return self.literal
+        count = self.value / DAYS_IN[self.say_in]
+        whole = round(count)
+        if whole >= 1 and abs(count - whole) <= SPEECH_TOLERANCE:
+            return amount(whole, self.say_in)
+        return self.literal
 
 
 class Thresholds(_Strict):
@@ -99,6 +133,16 @@ class Rule(_Strict):
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
     product_rule: str = ""
+    #: The topic's own cut-offs (shared ones live in ``Rules.thresholds``); the topic's rule
+    #: module reads them through a typed model of its own (``clinical.registry.topic_data``).
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    #: Other topic data that is not a cut-off (e.g. a unit table), typed by the topic's module.
+    parameters: dict[str, Any] = Field(default_factory=dict)
+
+    def literals(self, shared: Thresholds) -> dict[str, str]:
+        """Every threshold this rule may name in ``product_rule``, stated exactly."""
+        named = {**shared.named(), **self.thresholds}
+        return {name: threshold.literal for name, threshold in named.items()}
 
 
 class ExposureBand(_Strict):
@@ -202,6 +246,19 @@ class Rules(_Strict):
     orderables: dict[str, Orderable]
     override_reasons: tuple[OverrideReason, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _product_rules_resolve(self) -> Rules:
+        """A ``{name}`` in a product rule that names no threshold fails the load, not a card."""
+        for rule in self.rules:
+            known = rule.literals(self.thresholds)
+            for _, name, _, _ in string.Formatter().parse(rule.product_rule):
+                if name is not None and name not in known:
+                    raise ValueError(f"rule {rule.id}: product_rule names unknown {{{name}}}")
+            clash = set(rule.thresholds) & set(self.thresholds.named())
+            if clash:
+                raise ValueError(f"rule {rule.id}: thresholds shadow shared ones: {sorted(clash)}")
+        return self
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -222,6 +279,7 @@ class Knowledge(_Strict):
     sources: dict[str, Source]
     valuesets: dict[str, dict[str, Any]]
     codesystems: dict[str, dict[str, Any]]
+    topics: dict[str, TopicDefinition]
 
     def citation_ids(self) -> set[str]:
         """Every source id cited anywhere, so tests can check each one resolves."""
@@ -231,6 +289,8 @@ class Knowledge(_Strict):
             cited.update(threshold.citations)
         for rule in rules.rules:
             cited.update(rule.citations)
+            for threshold in rule.thresholds.values():
+                cited.update(threshold.citations)
         for stratum in rules.pml_risk.strata:
             cited.update(stratum.citations)
         cited.update(rules.pml_risk.citations)
@@ -281,11 +341,13 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         item["id"]: Source.model_validate(item)
         for item in _read_json(directory / "sources.json")["sources"]
     }
+    codesystems = _read_folder(directory / "codesystems")
     return Knowledge(
         rules=Rules.model_validate(_read_json(directory / "rules.json")),
         sources=sources,
         valuesets=_read_folder(directory / "valuesets"),
-        codesystems=_read_folder(directory / "codesystems"),
+        codesystems=codesystems,
+        topics=read_topics(codesystems["card-topic"]),
     )
 
 
