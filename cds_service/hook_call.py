@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.config import Settings
-from cds_service.pipeline import HookData, evaluate
+from cds_service.pipeline import Evaluation, HookData, evaluate
 from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import HOOK_MISMATCH, ProtocolError
 from cds_service.protocol.fhir_client import FhirFetcher
@@ -44,13 +44,12 @@ class CallResult:
     topics: list[str] = field(default_factory=list)
     indicators: list[str] = field(default_factory=list)
     skipped_resources: int = 0
+    card_fallbacks: list[str] = field(default_factory=list)
 
 
-def _evaluate(
-    data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime
-) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Run the engine on gathered data; returns (cards, topics, skipped resource count)."""
-    result = evaluate(
+def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime) -> Evaluation:
+    """Run the engine on gathered data."""
+    return evaluate(
         HookData(
             resources=data.resources,
             trigger_orders=data.trigger_orders,
@@ -62,7 +61,6 @@ def _evaluate(
         ),
         now=now,
     )
-    return result.cards, result.topics, result.skipped_resources
 
 
 async def _find_trigger(
@@ -140,12 +138,13 @@ async def answer_hook_call(
     # Inline, not in a thread pool: the engine is pure CPU work (about 1 ms for a typical
     # record, 15 ms for 5,000 resources), which threads cannot parallelise under the GIL; the
     # hand-off cost more than the work (bench/README.md). Scale with uvicorn workers instead.
-    cards, topics, skipped = _evaluate(data, scan.orders, moment)
-    response: dict[str, Any] = {"cards": cards}
+    result = _evaluate(data, scan.orders, moment)
+    response: dict[str, Any] = {"cards": result.cards}
     return CallResult(
         body=response,
         hook_instance=request.hook_instance,
-        topics=topics,
-        indicators=[str(card.get("indicator", "")) for card in cards],
-        skipped_resources=skipped + data.skipped_entries,
+        topics=result.topics,
+        indicators=[str(card.get("indicator", "")) for card in result.cards],
+        skipped_resources=result.skipped_resources + data.skipped_entries,
+        card_fallbacks=result.card_fallbacks,
     )

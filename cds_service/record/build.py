@@ -195,12 +195,18 @@ class _Builder:
             return key in self.draft_keys
         return _identity(resource) in self.draft_identities
 
-    def label(self, concept: Any) -> str:
-        """The record's own name, else the knowledge data's display of its code, else the code."""
-        return concept_name(concept) or self.tm.display_of(concept) or concept_label(concept)
+    def label(self, concept: Any, valueset: str | None = None) -> str:
+        """The record's own name, else the knowledge data's display of its code, else the code,
+        else the title of the value set it matched (all data: ``cards`` adds the words)."""
+        name = concept_name(concept) or self.tm.display_of(concept) or concept_label(concept)
+        if not name and valueset is not None:
+            return self.tm[valueset].title
+        return name
 
-    def evidence(self, resource: JSON, when: date | None, concept: Any) -> Evidence:
-        return Evidence(reference_of(resource), when, self.label(concept))
+    def evidence(
+        self, resource: JSON, when: date | None, concept: Any, valueset: str | None = None
+    ) -> Evidence:
+        return Evidence(reference_of(resource), when, self.label(concept, valueset))
 
     # -- Patient -----------------------------------------------------------------------------
 
@@ -299,8 +305,7 @@ class _Builder:
         kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
         if count is None or count < 0 or len(kinds) != 1:
             return  # no count, or a coding that claims both kinds: not a usable assessment
-        evidence = self.evidence(resource, when, code)
-        evidence = replace(evidence, description=f"{evidence.description} = {count:g}")
+        evidence = replace(self.evidence(resource, when, code), value=count)
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
@@ -327,8 +332,8 @@ class _Builder:
         )
         concept = resource.get("code") or next(iter(concepts(resource.get("procedureCode"))), None)
         if concept is None:
-            concept = {"text": resource.get("description") or "brain MRI"}
-        self.record.mri_exams.append(self.evidence(resource, when, concept))
+            concept = {"text": resource.get("description")}
+        self.record.mri_exams.append(self.evidence(resource, when, concept, "brain-mri"))
 
     # -- Allergies ---------------------------------------------------------------------------
 
@@ -354,7 +359,7 @@ class _Builder:
         status = resource.get("status")
         draft = self.is_draft(resource)
         if self.tm["natalizumab"].match_concept(concept):
-            given = None if draft else read_use(resource, concept)
+            given = None if draft else read_use(resource, self.label(concept, "natalizumab"))
             if given is not None:
                 self.record.natalizumab.append(given)
             return

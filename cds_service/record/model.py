@@ -29,6 +29,15 @@ class Phenotype(StrEnum):
         return self in (Phenotype.CIS, Phenotype.RRMS)
 
 
+class DatePrecision(StrEnum):
+    """How much of a FHIR date was given (a birth date of ``1990`` is "year")."""
+
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+    UNKNOWN = "unknown"
+
+
 class JcvStatus(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
@@ -37,11 +46,17 @@ class JcvStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One fact taken from one resource: what it says, where it is, when it happened."""
+    """One fact taken from one resource: what it says, where it is, when it happened.
+
+    ``description`` is the record's own name for it (else the knowledge data's); ``value`` and
+    ``unit`` a measured value as recorded (a lesion count, a lab result), worded by ``cards``.
+    """
 
     reference: str
     date: date | None
     description: str
+    value: float | None = None
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -183,19 +198,27 @@ DataNote = SkippedResources | UnreadOrderParts
 """A data-quality fact every card carries; ``cards`` words it."""
 
 
+class Product(StrEnum):
+    """Which natalizumab product an order names (the cards name its REMS programme)."""
+
+    TYSABRI = "Tysabri"
+    TYRUKO = "Tyruko"
+    NATALIZUMAB = "natalizumab"
+
+
 @dataclass(frozen=True)
 class NatalizumabOrder:
     """A trigger order that is natalizumab; ``product`` is what the card should call it."""
 
     reference: str
-    product: str
+    product: Product
 
 
 @dataclass
 class PatientRecord:
     patient_reference: str | None = None
     birth_date: date | None = None
-    birth_date_precision: str = "day"
+    birth_date_precision: DatePrecision = DatePrecision.DAY
     phenotypes: list[PhenotypeEvidence] = field(default_factory=list)
     crohns: list[Evidence] = field(default_factory=list)
     relapses: list[Evidence] = field(default_factory=list)

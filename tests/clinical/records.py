@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cds_service.clinical.engine import assess
-from cds_service.clinical.findings import Finding
+from cds_service.clinical.findings import Finding, TopicValues
 from cds_service.knowledge.loader import knowledge
 from cds_service.record.model import (
     Evidence,
@@ -26,13 +26,15 @@ from cds_service.record.model import (
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
+    Product,
     UseKind,
 )
 from cds_service.record.therapy import exposure, therapy
 from tests.clinical.fhir import NOW, TODAY
 
 T = knowledge().rules.thresholds
-ORDER = NatalizumabOrder("MedicationRequest/order-1", "Tysabri")
+V = TypeVar("V", bound=TopicValues)
+ORDER = NatalizumabOrder("MedicationRequest/order-1", Product.TYSABRI)
 _ids = itertools.count(1)
 
 
@@ -120,8 +122,14 @@ def record(
     return built
 
 
-def findings(patient: PatientRecord) -> dict[str, Finding]:
+def findings(patient: PatientRecord) -> dict[str, Finding[TopicValues]]:
     return {finding.topic: finding for finding in assess(patient, [ORDER], NOW)}
+
+
+def values_of(finding: Finding[TopicValues], kind: type[V]) -> V:
+    """The finding's typed values, checked to be of the topic's values type."""
+    assert isinstance(finding.values, kind), type(finding.values)
+    return finding.values
 
 
 def topics(patient: PatientRecord) -> dict[str, str]:

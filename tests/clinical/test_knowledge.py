@@ -188,7 +188,7 @@ def test_rules_shown_on_cards_cite_no_internal_document() -> None:
 
 def test_risk_table_covers_every_jcv_stratum() -> None:
     from cds_service.clinical.jcv import JcvSummary
-    from cds_service.clinical.pml_risk import select_stratum
+    from cds_service.clinical.topics.pml_risk import select_stratum
     from cds_service.record.model import Evidence, JcvResult, JcvStatus
 
     def summary(status: JcvStatus, index: float | None) -> JcvSummary:
