@@ -14,6 +14,15 @@
   Inferno's base URL, ``jku`` that URL + ``/jwks.json``, ``aud`` the service endpoint).
 * **The spec's example token** (``docs/specification/current.md``): its header and claims
   (with ``tenant``, without ``sub``), re-signed with fresh times for this endpoint.
+* **Epic's CDS Hooks token**, built to the claims of the "Trusting CDS Clients / JWT Tokens"
+  section of Epic on FHIR's CDS Hooks Tutorial (found in the search tool's stored pages, in
+  a copy titled "Documentation - Epic on FHIR (2024)"): header ``alg`` RS384 (Epic's
+  default), ``jku`` ``{base}/api/epic/2019/Security/Open/PublicKeys/530013/530013``, ``kid``
+  (the example's is a base64 thumbprint, kept here), ``typ`` JWT; claims ``aud`` (the
+  service endpoint), ``exp`` (the example's is ``iat`` + 900 s), ``iat``, ``iss`` (the
+  organisation's FHIR endpoint), ``jti``, ``nbf`` ("typically 5 minutes prior to the issue
+  time") and ``sub`` (the CDS Hooks client id). The page's own example payload is cut off in
+  the stored copy after ``iss``, so the values of ``jti`` and ``sub`` are this file's.
 
 Keys are generated in the test; the only substitution is the ``jku`` host, which must be the
 loopback JWK Set the service is configured with (the published ones are not reachable here).
@@ -34,6 +43,8 @@ from tests.security.jwt_support import SigningKey, generate_key, public_jwk
 SANDBOX_COMMIT = "3b7e25546771c6e7fc5e360aa7db6eb64af0b8b6"
 INFERNO_COMMIT = "1d1f2c43191c422eaa31804b46ae5c900a79cd08"
 SANDBOX_ISS = "https://sandbox.cds-hooks.org"
+EPIC_KID = "d3bmo5HzW61TUgikHZH+A8Tx4UOXz2iOs4KvVU4eLY0="
+EPIC_JWKS_PATH = "/api/epic/2019/Security/Open/PublicKeys/530013/530013"
 SANDBOX_KID = "44823f3d-0b01-4a6c-a80e-b9d3e8a7226f"
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
@@ -77,6 +88,22 @@ def inferno_token(client: Client, audience: str, alg: str = "ES384") -> str:
     }
     header = {"alg": alg, "typ": "JWT", "kid": client.kids[alg], "jku": client.jku}
     return jwt.encode(payload, client.keys[alg], algorithm=alg, headers=header)
+
+
+def epic_token(client: Client, audience: str, client_id: str = "epic-cds-hooks-client") -> str:
+    """A token with the header and claims Epic documents for its CDS Hooks calls."""
+    now = int(time.time())
+    payload = {
+        "aud": audience,
+        "exp": now + 900,
+        "iat": now,
+        "iss": client.iss,
+        "jti": str(uuid.uuid4()),
+        "nbf": now - 300,
+        "sub": client_id,
+    }
+    header = {"alg": "RS384", "jku": client.jku, "kid": client.kids["RS384"], "typ": "JWT"}
+    return jwt.encode(payload, client.keys["RS384"], algorithm="RS384", headers=header)
 
 
 def spec_example_token(

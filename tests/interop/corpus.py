@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from tests.interop.stage_corpus import load_sources
+from tests.interop.stage_corpus import CORPUS, corpus_file, load_sources, problem_with
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -43,22 +43,22 @@ NATALIZUMAB = {
 }
 
 
-def corpus_dirs() -> list[Path]:
-    """Where the staged corpus may be: ``$CDS_INTEROP_CORPUS``, the shared folder beside the
-    repository (``../shared/interop/corpus``), or the git-ignored ``tests/interop/corpus``."""
-    candidates = [
-        REPO_ROOT.parent / "shared" / "interop" / "corpus",
-        Path(__file__).parent / "corpus",
-    ]
+def corpus_dir() -> Path:
+    """The committed corpus, or ``$CDS_INTEROP_CORPUS`` (a refreshed or larger local corpus;
+    a ``sources.json`` inside it replaces the committed index)."""
     configured = os.environ.get("CDS_INTEROP_CORPUS")
-    return ([Path(configured)] if configured else []) + candidates
+    return Path(configured) if configured else CORPUS
 
 
-def find_corpus() -> Path | None:
-    for directory in corpus_dirs():
-        if directory.is_dir() and any(directory.glob("*.txt")):
-            return directory
-    return None
+def corpus_sources(directory: Path) -> list[dict[str, Any]]:
+    own_index = directory / "sources.json"
+    if directory != CORPUS and own_index.is_file():
+        return load_sources(own_index)
+    return load_sources()
+
+
+def corpus_text(directory: Path, source_id: str) -> str:
+    return corpus_file(directory, source_id).read_text(encoding="utf-8")
 
 
 def parse_published(text: str) -> Any:
@@ -170,6 +170,13 @@ class Case:
     with_data: bool = False
     client: str = "sandbox"  # whose token construction the call uses: sandbox | inferno | spec
     provenance: dict[str, Any] = field(default_factory=dict)
+    # For a natalizumab case: the one indication card the data implies, and the cards that
+    # must (and must not) come with it.
+    indication: str = "natalizumab-indicated"
+    with_topics: frozenset[str] = frozenset({"jcv-test-due", "mri-due"})
+    without_topics: frozenset[str] = frozenset()
+    # (topic, text) pairs: the detail of that card must contain the text.
+    notes: tuple[tuple[str, str], ...] = ()
 
 
 def _service_for(request: Any, item: dict[str, Any]) -> str:
@@ -189,10 +196,10 @@ def published_requests(corpus: Path) -> Iterator[tuple[dict[str, Any], Any]]:
     A published text that is not JSON at all is yielded as the bytes to send (for a
     context: inside the same minimal envelope, as text).
     """
-    for item in load_sources():
-        if item["role"] not in ("request", "context"):
-            continue
-        text = (corpus / f"{item['id']}.txt").read_text(encoding="utf-8")
+    for item in corpus_sources(corpus):
+        if item["role"] not in ("request", "context") or problem_with(corpus, item) is not None:
+            continue  # a missing or changed file fails test_corpus_file_is_as_published
+        text = corpus_text(corpus, item["id"])
         try:
             document = parse_published(text)
         except json.JSONDecodeError:
@@ -207,7 +214,7 @@ def published_requests(corpus: Path) -> Iterator[tuple[dict[str, Any], Any]]:
 
 
 def fragment(corpus: Path, source_id: str) -> Any:
-    return parse_published((corpus / f"{source_id}.txt").read_text(encoding="utf-8"))
+    return parse_published(corpus_text(corpus, source_id))
 
 
 def cases(corpus: Path, stand_in_url: str) -> list[Case]:
@@ -266,3 +273,122 @@ def cases(corpus: Path, stand_in_url: str) -> list[Case]:
 
 def sanitise_id(case_id: str) -> str:
     return re.sub(r"[^A-Za-z0-9_.~-]", "_", case_id)
+
+
+# --- Oracle Health (Cerner) resources in the request shapes of a CDS Client ---------------
+
+CERNER = "cerner/fhir.cerner.com"
+
+
+def corpus_resource(corpus: Path, source_id: str) -> Any:
+    return json.loads(corpus_text(corpus, source_id))
+
+
+def _cerner_provenance(corpus: Path, *source_ids: str) -> dict[str, Any]:
+    by_id = {item["id"]: item for item in corpus_sources(corpus)}
+    return {
+        source_id: {k: by_id[source_id][k] for k in ("repo", "path", "commit", "convert")}
+        for source_id in source_ids
+    }
+
+
+def cerner_cases(corpus: Path, stand_in_url: str) -> list[Case]:
+    """Oracle Health's published R4 examples as a CDS Client sends them.
+
+    The draft order is Cerner's MedicationRequest example exactly as published (an active
+    acetaminophen order; its ``subject`` gives the patient), in the smallest order-sign and
+    order-select requests that carry it. Cerner's Condition, Observation and MedicationRequest
+    searchsets are the prefetch, as published, with the stand-in's Patient (Cerner publishes
+    no Patient as JSON). The natalizumab variants swap only the order's
+    ``medicationCodeableConcept``. Cerner's conditions record no MS (a resolved pregnancy,
+    anaemia, a health concern), so with them the indication card is ``no-approved-indication``
+    and there is no ``mri-due`` (MS or CIS only); with the stand-in's data (RRMS) it is
+    ``natalizumab-indicated``. Cerner's second Observation searchset has a ``next`` link to
+    its own server, which cannot be read from here: ``jcv-test-due`` (whose facts come from
+    ``observations``) must say that key was read only in part.
+    """
+    needed = {
+        "order": "cerner-r4-medication-request-order",
+        "conditions": "cerner-r4-condition-bundle",
+        "conditions-bare": "cerner-r4-patient-condition-bundle",
+        "observations": "cerner-r4-observation-bundle",
+        "observations-paged": "cerner-r4-observation-patient-bundle",
+        "medicationRequests": "cerner-r4-medication-request-bundle",
+    }
+    items = {item["id"]: item for item in corpus_sources(corpus)}
+    if any(i not in items or problem_with(corpus, items[i]) is not None for i in needed.values()):
+        return []  # test_corpus_file_is_as_published fails for the missing or changed file
+    order = corpus_resource(corpus, needed["order"])
+    patient_id = str(order["subject"]["reference"]).removeprefix("Patient/")
+    patient = stand_in_resources(patient_id)[0]
+    paged_note = ("jcv-test-due", "Read only in part for this assessment: observations (")
+    prefetch_sets = {  # name: (conditions, observations, notes)
+        "cerner-data": ("conditions", "observations", ()),
+        "bare-entries": ("conditions-bare", "observations", ()),
+        "paged-observations": ("conditions", "observations-paged", (paged_note,)),
+    }
+    found: list[Case] = []
+    for hook in ("order-sign", "order-select"):
+        context: dict[str, Any] = {
+            "userId": order["requester"]["reference"],
+            "patientId": patient_id,
+            "draftOrders": {"resourceType": "Bundle", "entry": [{"resource": order}]},
+        }
+        if hook == "order-select":
+            context["selections"] = [f"MedicationRequest/{order['id']}"]
+        request = {"hook": hook, "hookInstance": str(uuid.uuid4()), "context": context}
+        name = f"cerner-{hook}"
+        service = SERVICE_BY_HOOK[hook]
+        for suffix, (conditions, observations, notes) in prefetch_sets.items():
+            prefetch = {
+                "patient": patient,
+                "conditions": corpus_resource(corpus, needed[conditions]),
+                "observations": corpus_resource(corpus, needed[observations]),
+                "medicationRequests": corpus_resource(corpus, needed["medicationRequests"]),
+            }
+            used = (needed["order"], needed[conditions], needed[observations])
+            provenance = _cerner_provenance(corpus, *used, needed["medicationRequests"])
+            common: dict[str, Any] = {"service": service, "provenance": provenance}
+            with_prefetch = request | {"prefetch": prefetch}
+            variant = natalizumab_variant(with_prefetch)
+            assert variant is not None
+            found += [
+                Case(f"{name}~{suffix}", CERNER, with_prefetch, expect_status=200, **common),
+                Case(
+                    f"{name}~{suffix}~natalizumab",
+                    CERNER,
+                    variant,
+                    expect_status=200,
+                    natalizumab=True,
+                    with_data=True,
+                    indication="no-approved-indication",
+                    with_topics=frozenset({"jcv-test-due"}),
+                    without_topics=frozenset({"mri-due", "pregnancy"}),
+                    notes=notes,
+                    **common,
+                ),
+            ]
+        common = {"service": service, "provenance": _cerner_provenance(corpus, needed["order"])}
+        variant = natalizumab_variant(request)
+        assert variant is not None
+        found += [
+            Case(name, CERNER, request, expect_status=200, **common),
+            Case(
+                f"{name}~natalizumab",
+                CERNER,
+                variant,
+                expect_status=412,
+                natalizumab=True,
+                **common,
+            ),
+            Case(
+                f"{name}~natalizumab~with-data",
+                CERNER,
+                variant | {"fhirServer": stand_in_url},
+                expect_status=200,
+                natalizumab=True,
+                with_data=True,
+                **common,
+            ),
+        ]
+    return found
