@@ -19,6 +19,11 @@ from cds_service.knowledge.topics import TopicDefinition, read_topics
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 CITATION_EXT = "https://natalizumab-cds.example/fhir/StructureDefinition/citation"
 TEXT_PATTERN_EXT = "https://natalizumab-cds.example/fhir/StructureDefinition/text-pattern"
+#: Text that matches a ``text-pattern`` but also this is not a member ("postherpetic
+#: neuralgia", "not pregnant"): negation and exclusions without lookaround, so RE2 can run it.
+TEXT_EXCLUDE_PATTERN_EXT = (
+    "https://natalizumab-cds.example/fhir/StructureDefinition/text-exclude-pattern"
+)
 
 
 class _Strict(BaseModel):
@@ -123,6 +128,32 @@ class Thresholds(_Strict):
         }
 
 
+class Reads(_Strict):
+    """The value sets whose records a topic's rule reads.
+
+    The record layer collects every Condition, Observation (by its code, and notes which of
+    ``observation_values`` its value matches) and Procedure in these sets as structured facts
+    (``record.model.ConditionFact`` and friends), so a new topic that reads such records needs
+    no new record code.
+    """
+
+    conditions: tuple[str, ...] = ()
+    observations: tuple[str, ...] = ()
+    observation_values: tuple[str, ...] = ()
+    #: Sets of ``Observation.interpretation`` flags worth noting (e.g. critical high).
+    interpretations: tuple[str, ...] = ()
+    procedures: tuple[str, ...] = ()
+
+    def all(self) -> tuple[str, ...]:
+        return (
+            *self.conditions,
+            *self.observations,
+            *self.observation_values,
+            *self.interpretations,
+            *self.procedures,
+        )
+
+
 class Rule(_Strict):
     """One card topic's rule. ``product_rule`` is the product decision the card states in words
     (``{threshold_name}`` placeholders are filled from the thresholds), instead of citing an
@@ -138,6 +169,7 @@ class Rule(_Strict):
     thresholds: dict[str, Threshold] = Field(default_factory=dict)
     #: Other topic data that is not a cut-off (e.g. a unit table), typed by the topic's module.
     parameters: dict[str, Any] = Field(default_factory=dict)
+    reads: Reads = Field(default_factory=Reads)
 
     def literals(self, shared: Thresholds) -> dict[str, str]:
         """Every threshold this rule may name in ``product_rule``, stated exactly."""
@@ -259,6 +291,20 @@ class Rules(_Strict):
                 raise ValueError(f"rule {rule.id}: thresholds shadow shared ones: {sorted(clash)}")
         return self
 
+    def reads(self) -> Reads:
+        """Every value set some rule reads, by kind of record (the record layer's shopping list)."""
+
+        def union(kind: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(v for rule in self.rules for v in getattr(rule.reads, kind)))
+
+        return Reads(
+            conditions=union("conditions"),
+            observations=union("observations"),
+            observation_values=union("observation_values"),
+            interpretations=union("interpretations"),
+            procedures=union("procedures"),
+        )
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -280,6 +326,14 @@ class Knowledge(_Strict):
     valuesets: dict[str, dict[str, Any]]
     codesystems: dict[str, dict[str, Any]]
     topics: dict[str, TopicDefinition]
+
+    @model_validator(mode="after")
+    def _reads_name_known_valuesets(self) -> Knowledge:
+        for rule in self.rules.rules:
+            unknown = [v for v in rule.reads.all() if v not in self.valuesets]
+            if unknown:
+                raise ValueError(f"rule {rule.id}: reads unknown value sets {unknown}")
+        return self
 
     def citation_ids(self) -> set[str]:
         """Every source id cited anywhere, so tests can check each one resolves."""
@@ -316,7 +370,8 @@ def extension_values(element: dict[str, Any], url: str) -> list[str]:
 
 def valueset_citations(valueset: dict[str, Any]) -> set[str]:
     cited = set(extension_values(valueset, CITATION_EXT))
-    for include in valueset.get("compose", {}).get("include", []):
+    compose = valueset.get("compose", {})
+    for include in [*compose.get("include", []), *compose.get("exclude", [])]:
         cited.update(extension_values(include, CITATION_EXT))
         for concept in include.get("concept", []):
             cited.update(extension_values(concept, CITATION_EXT))

@@ -12,7 +12,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cds_service.knowledge.loader import TEXT_PATTERN_EXT, extension_values, knowledge
+from cds_service.knowledge.loader import (
+    TEXT_EXCLUDE_PATTERN_EXT,
+    TEXT_PATTERN_EXT,
+    extension_values,
+    knowledge,
+)
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
 SNOMED = "http://snomed.info/sct"
@@ -39,23 +44,64 @@ class CodedConcept:
     display: str
 
 
+@dataclass(frozen=True)
+class Exclusions:
+    """What a ValueSet's ``compose.exclude`` and ``text-exclude-pattern`` take out again.
+
+    A concept with an excluded coding is not recognised by its text either: "B02.22
+    Postherpetic trigeminal neuralgia" with the text "herpes zoster neuralgia" stays out.
+    """
+
+    codes: frozenset[tuple[str, str]] = frozenset()
+    prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pattern: re.Pattern[str] | None = None
+
+    def excludes_coding(self, system: str, normalised: str) -> bool:
+        if (system, normalised) in self.codes:
+            return True
+        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+
+
 @dataclass
 class ValueSetMatcher:
-    """Membership test for one ValueSet: explicit codes, ICD-10-CM ``is-a`` prefixes, text."""
+    """Membership test for one ValueSet: explicit codes, ICD-10-CM ``is-a`` prefixes, text,
+    minus its exclusions."""
 
     id: str
     title: str
     codes: dict[tuple[str, str], CodedConcept] = field(default_factory=dict)
     prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pattern: re.Pattern[str] | None = None
+    exclusions: Exclusions | None = None
     _text_cache: dict[str, bool] = field(default_factory=dict, repr=False)
     _systems: frozenset[str] | None = field(default=None, repr=False)
 
     def match_coding(self, system: str, code: str) -> bool:
         normalised = normalise_code(system, code)
+        if self.exclusions is not None and self.exclusions.excludes_coding(system, normalised):
+            return False
         if (system, normalised) in self.codes:
             return True
         return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+
+    def _excluded_concept(self, concept: dict[str, Any]) -> bool:
+        """The concept names an excluded code, so only its other codes may make it a member."""
+        exclusions = self.exclusions
+        if exclusions is None or not (exclusions.codes or exclusions.prefixes):
+            return False
+        return any(
+            exclusions.excludes_coding(system, normalise_code(system, code))
+            for system, code, _ in iter_codings(concept)
+            if system and code
+        )
+
+    def _excluded_text(self, text: str) -> bool:
+        exclusions = self.exclusions
+        return (
+            exclusions is not None
+            and exclusions.pattern is not None
+            and exclusions.pattern.search(text) is not None
+        )
 
     def match_text(self, text: str) -> bool:
         """Regex search, memoised: long records repeat the same few displays thousands of times."""
@@ -68,7 +114,8 @@ class ValueSetMatcher:
         if known is None:
             if len(self._text_cache) >= TEXT_CACHE_SIZE:
                 self._text_cache.clear()
-            known = self._text_cache[text] = self.pattern.search(text) is not None
+            known = self.pattern.search(text) is not None and not self._excluded_text(text)
+            self._text_cache[text] = known
         return known
 
     def match_concept(self, concept: Any) -> bool:
@@ -79,6 +126,8 @@ class ValueSetMatcher:
         """
         if not isinstance(concept, dict):
             return False
+        if self.exclusions is not None and self._excluded_concept(concept):
+            return bool(self.matching_codes(concept))
         codings = concept.get("coding")
         if isinstance(codings, list):
             systems = self.systems
@@ -143,7 +192,30 @@ def compile_valueset(valueset: Mapping[str, Any]) -> ValueSetMatcher:
     patterns = extension_values(dict(valueset), TEXT_PATTERN_EXT)
     if patterns:
         matcher.pattern = re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE)
+    matcher.exclusions = _exclusions(valueset, matcher.id)
     return matcher
+
+
+def _exclusions(valueset: Mapping[str, Any], valueset_id: str) -> Exclusions | None:
+    codes: set[tuple[str, str]] = set()
+    prefixes: dict[str, list[str]] = {}
+    for exclude in valueset.get("compose", {}).get("exclude", []):
+        system = str(exclude.get("system", ""))
+        for concept in exclude.get("concept", []):
+            codes.add((system, normalise_code(system, str(concept["code"]))))
+        for rule in exclude.get("filter", []):
+            if rule.get("op") != "is-a" or system != ICD10CM:
+                raise ValueError(f"{valueset_id}: only ICD-10-CM is-a filters are supported")
+            prefixes.setdefault(system, []).append(normalise_code(system, str(rule["value"])))
+    patterns = extension_values(dict(valueset), TEXT_EXCLUDE_PATTERN_EXT)
+    if not codes and not prefixes and not patterns:
+        return None
+    pattern = (
+        re.compile("|".join(f"(?:{p})" for p in patterns), re.IGNORECASE) if patterns else None
+    )
+    return Exclusions(
+        frozenset(codes), {system: tuple(v) for system, v in prefixes.items()}, pattern
+    )
 
 
 def merge(matchers: Iterable[ValueSetMatcher], merged_id: str) -> ValueSetMatcher:
