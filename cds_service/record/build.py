@@ -33,18 +33,22 @@ from cds_service.record.fhir import (
 from cds_service.record.jcv import JcvGrouper
 from cds_service.record.medications import MedicationIndex
 from cds_service.record.model import (
+    ConditionFact,
     DataNote,
     Evidence,
     LesionKind,
     MedicationUse,
     MriLesionCount,
     NatalizumabOrder,
+    ObservationFact,
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
+    ProcedureFact,
     SkippedResources,
     UnreadOrderParts,
 )
+from cds_service.record.observations import quantity, upper_limit, value_concept
 from cds_service.record.order_shapes import read_order
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import Terminology, terminology
@@ -81,6 +85,8 @@ PHENOTYPE_SETS = (
     (Phenotype.CIS, "ms-phenotype-cis"),
 )
 JCV_FINAL = frozenset({"final", "amended", "corrected"})
+#: Results a rule may judge: reported (preliminary counts: a rise must not wait for sign-off).
+RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 NOT_DONE = frozenset({"not-taken", "not-done", "cancelled"})
 
 
@@ -119,6 +125,10 @@ class _Builder:
     ) -> None:
         self.tm: Terminology = terminology()
         self.thresholds = knowledge().rules.thresholds
+        # The value sets the topics read as generic facts (rules.json "reads").
+        self.reads = knowledge().rules.reads()
+        self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
+        self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
         self.patient_id = patient_id
         self.pooled = pooled
         # Natalizumab trigger orders (by object: the pool holds the EHR's own dicts) are read
@@ -138,7 +148,7 @@ class _Builder:
             "Condition": (self._condition_relevant, self._condition),
             "Observation": (self._observation_relevant, self._observation),
             "DiagnosticReport": (self._exam_relevant, self._exam),
-            "Procedure": (self._exam_relevant, self._exam),
+            "Procedure": (self._procedure_relevant, self._procedure),
             "ImagingStudy": (self._imaging_relevant, self._exam),
             "AllergyIntolerance": (self._allergy_relevant, self._allergy),
             "MedicationRequest": (self._medication_relevant, self._medication),
@@ -228,10 +238,29 @@ class _Builder:
 
     def _condition_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(CONDITION_SETS).match_concept(code)
+        return self.tm.any_of(self.condition_sets).match_concept(code)
+
+    def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
+        return frozenset(v for v in valuesets if self.tm[v].match_concept(concept))
+
+    def _condition_fact(self, resource: JSON, code: Any) -> None:
+        """A Condition some topic reads, with its status and dates, whatever they are."""
+        matched = self._matched(self.reads.conditions, code)
+        if not matched:
+            return
+        onset = first_date(resource, "onsetDateTime", "onsetPeriod")
+        recorded = parse_fhir_date(resource.get("recordedDate"))
+        abated, abatement = _abatement(resource)
+        evidence = self.evidence(resource, onset or recorded, code, min(matched))
+        self.record.conditions.append(
+            ConditionFact(
+                evidence, matched, clinical_status(resource), onset, recorded, abated, abatement
+            )
+        )
 
     def _condition(self, resource: JSON) -> None:
         code = resource.get("code")
+        self._condition_fact(resource, code)
         recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
         if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
             target = (
@@ -271,7 +300,35 @@ class _Builder:
 
     def _observation_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(OBSERVATION_SETS).match_concept(code)
+        return self.tm.any_of(self.observation_sets).match_concept(code)
+
+    def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
+        """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
+        matched = self._matched(self.reads.observations, code)
+        if not matched or resource.get("status") not in RESULT_STATUSES:
+            return
+        value, comparator, unit_code, unit = quantity(resource)
+        concept = value_concept(resource)
+        flags = frozenset(
+            flag
+            for interpretation in concepts(resource.get("interpretation"))
+            for flag in self._matched(self.reads.interpretations, interpretation)
+        )
+        evidence = replace(
+            self.evidence(resource, when, code, min(matched)), value=value, unit=unit or unit_code
+        )
+        self.record.observations.append(
+            ObservationFact(
+                evidence,
+                matched,
+                comparator,
+                unit_code,
+                unit,
+                upper_limit(resource),
+                self._matched(self.reads.observation_values, concept) if concept else frozenset(),
+                flags,
+            )
+        )
 
     def _observation(self, resource: JSON) -> None:
         if resource.get("status") == "cancelled":
@@ -280,6 +337,7 @@ class _Builder:
         when = first_date(
             resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
         )
+        self._observation_fact(resource, when, code)
         if self.tm["ms-relapse"].match_concept(code):
             self.record.relapses.append(self.evidence(resource, when, code))
         if self.tm["mri-activity"].match_concept(code):
@@ -310,6 +368,24 @@ class _Builder:
 
     def _exam_relevant(self, resource: JSON) -> bool:
         return self.tm["brain-mri"].match_concept(resource.get("code"))
+
+    def _procedure_relevant(self, resource: JSON) -> bool:
+        code = resource.get("code")
+        return self._exam_relevant(resource) or (
+            bool(self.reads.procedures)
+            and self.tm.any_of(self.reads.procedures).match_concept(code)
+        )
+
+    def _procedure(self, resource: JSON) -> None:
+        if self._exam_relevant(resource):
+            self._exam(resource)
+        code = resource.get("code")
+        matched = self._matched(self.reads.procedures, code)
+        if matched and resource.get("status") not in NOT_DONE:
+            when = first_date(resource, "performedDateTime", "performedPeriod")
+            self.record.procedures.append(
+                ProcedureFact(self.evidence(resource, when, code, min(matched)), matched)
+            )
 
     def _imaging_relevant(self, resource: JSON) -> bool:
         description = resource.get("description")
@@ -399,6 +475,18 @@ class _Builder:
             self.trigger_objects.add(id(order))
             orders.append(NatalizumabOrder(reference_of(order), product_name(order, pooled)))
         return orders
+
+
+def _abatement(resource: JSON) -> tuple[bool, date | None]:
+    """Whether the Condition records an end (``abatement[x]`` of any type) and its date."""
+    keys = [key for key in resource if key.startswith("abatement")]
+    if not keys or (resource.get("abatementBoolean") is False and len(keys) == 1):
+        return False, None
+    when = parse_fhir_date(resource.get("abatementDateTime"))
+    period = resource.get("abatementPeriod")
+    if when is None and isinstance(period, dict):
+        when = parse_fhir_date(period.get("end")) or parse_fhir_date(period.get("start"))
+    return True, when
 
 
 def _notes(

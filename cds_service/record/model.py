@@ -179,6 +179,69 @@ class Therapy:
 
 
 @dataclass(frozen=True)
+class ConditionFact:
+    """A Condition in a value set some topic reads (``rules.json`` ``reads``), unjudged.
+
+    ``evidence`` is dated by onset, else the recorded date; ``abated`` says an ``abatement[x]``
+    of any type is given (``abatement`` its date when it has one). The rules decide what the
+    clinical status and the dates mean for their topic.
+    """
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+    clinical_status: str | None
+    onset: date | None
+    recorded: date | None
+    abated: bool = False
+    abatement: date | None = None
+
+    def within(self, since: date) -> bool:
+        """Begun or recorded on or after ``since``."""
+        return any(day is not None and day >= since for day in (self.onset, self.recorded))
+
+
+class LimitSource(StrEnum):
+    HIGH = "high"  # referenceRange.high
+    TEXT = "text"  # read from referenceRange.text ("7-56 U/L")
+
+
+@dataclass(frozen=True)
+class UpperLimit:
+    """The upper reference limit a result carries, with its unit as written ("" if none)."""
+
+    value: float
+    unit: str
+    source: LimitSource
+
+
+@dataclass(frozen=True)
+class ObservationFact:
+    """An Observation whose code is in a value set some topic reads, unjudged.
+
+    ``evidence`` holds the numeric value and the unit as recorded (``unit_code``: the
+    Quantity's code, ``unit`` its human unit); ``value_sets`` names the read value sets its
+    coded or string value matches, ``flags`` those its ``interpretation`` matches.
+    """
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+    comparator: str = ""
+    unit_code: str = ""
+    unit: str = ""
+    upper_limit: UpperLimit | None = None
+    value_sets: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    """A Procedure in a value set some topic reads, dated by ``performed[x]``."""
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SkippedResources:
     """Resources of one type that failed validation and were left out (a data note)."""
 
@@ -235,5 +298,17 @@ class PatientRecord:
     pml_history: list[Evidence] = field(default_factory=list)
     pml_suspected: list[Evidence] = field(default_factory=list)
     hypersensitivity: list[Evidence] = field(default_factory=list)
+    conditions: list[ConditionFact] = field(default_factory=list)
+    observations: list[ObservationFact] = field(default_factory=list)
+    procedures: list[ProcedureFact] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
     incomplete: dict[str, str] = field(default_factory=dict)  # prefetch key -> why cut short
+
+    def conditions_in(self, valueset: str) -> list[ConditionFact]:
+        return [fact for fact in self.conditions if valueset in fact.valuesets]
+
+    def observations_in(self, valueset: str) -> list[ObservationFact]:
+        return [fact for fact in self.observations if valueset in fact.valuesets]
+
+    def procedures_in(self, valueset: str) -> list[ProcedureFact]:
+        return [fact for fact in self.procedures if valueset in fact.valuesets]
