@@ -18,23 +18,28 @@ from cds_service.record.model import JcvStatus, PatientRecord, Phenotype
 from tests.clinical.fhir import NOW
 from tests.clinical.records import (
     ORDER,
+    condition_fact,
     evidence,
     jcv,
     monthly_infusions,
     phenotype,
     prior_immunosuppressant,
     record,
+    result,
 )
 
 
 def edited_knowledge(tmp_path: Path, **values: float) -> Knowledge:
-    """A copy of the packaged knowledge with the given shared thresholds set to new values."""
+    """A copy of the packaged knowledge with the given thresholds (shared, or a rule's own)
+    set to new values."""
     copy = tmp_path / "knowledge"
     shutil.copytree(KNOWLEDGE_DIR, copy, ignore=shutil.ignore_patterns("__pycache__", "*.py"))
     path = copy / "rules.json"
     rules: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     for name, value in values.items():
-        rules["thresholds"][name]["value"] = value
+        own = [r for r in rules["rules"] if name in r.get("thresholds", {})]
+        table = own[0]["thresholds"] if own else rules["thresholds"]
+        table[name]["value"] = value
     path.write_text(json.dumps(rules), encoding="utf-8")
     return load_knowledge(copy)
 
@@ -128,3 +133,22 @@ def test_exposure_months_for_critical_move_the_rule_and_the_words(tmp_path: Path
     assert risk["indicator"] == "warning"  # 30 months: critical under 24, not under 36
     assert "the risk rises beyond 36 months" in risk["detail"]
     assert "critical needs more than 36 months of exposure" in risk["detail"]
+
+
+def test_a_topics_own_thresholds_move_the_rule_and_the_words(tmp_path: Path) -> None:
+    kb = edited_knowledge(
+        tmp_path, herpes_active_days=60, herpes_cns_critical_days=183, platelet_count_below=150
+    )
+    patient = record(
+        phenotypes=(RRMS,),
+        jcv_results=[jcv(10, JcvStatus.NEGATIVE, 0.1)],
+        conditions=[condition_fact("herpes-infection-active", 45)],
+        observations=[result("platelet-count", 5, 120, "10*3/uL")],
+    )
+    found = cards(patient, kb)
+    herpes = found["herpes-infection"]  # 45 days: active under 60, not under the packaged 30
+    assert "within the last 60 days" in herpes["detail"]
+    assert "within the last 183 days or are not resolved" in herpes["detail"]
+    platelets = found["thrombocytopenia"]  # 120 is below the edited 150, not the packaged 100
+    assert "(below 150)" in platelets["summary"]
+    assert "below 150 × 10⁹/L" in platelets["detail"]

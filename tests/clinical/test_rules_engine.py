@@ -36,6 +36,10 @@ SAFETY = [
     "natalizumab-hypersensitivity",
     "immunocompromised",
     "concomitant-immunotherapy",
+    "herpes-infection",
+    "liver-injury",
+    "thrombocytopenia",
+    "pregnancy",
 ]
 MONITORING = ["pml-risk", "jcv-test-due", "mri-due"]
 
