@@ -8,14 +8,12 @@ a :class:`CardText`. The renderer (``cards.render``) is the same for every topic
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
 from typing import Any, TypeVar
 
 from cds_service.clinical.findings import Finding, TopicValues
+from cds_service.clinical.registry import import_package_modules
 from cds_service.knowledge.loader import Knowledge, Rules
 from cds_service.record.model import NatalizumabOrder
 
@@ -88,15 +86,8 @@ def card_text(
     return register
 
 
-@cache
-def _load_text_modules() -> None:
-    package = importlib.import_module(TEXT_PACKAGE)
-    for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{TEXT_PACKAGE}.{module.name}")
-
-
 def registered_texts() -> dict[str, RegisteredText]:
-    _load_text_modules()
+    import_package_modules(TEXT_PACKAGE)
     return dict(_TEXTS)
 
 

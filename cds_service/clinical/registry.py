@@ -83,15 +83,16 @@ def rule(*emitted: Emits, data: type[TopicData] | None = None) -> Callable[[F], 
 
 
 @cache
-def _load_topic_modules() -> None:
-    """Import every module of the topics package: importing a module registers its rules."""
-    package = importlib.import_module(TOPIC_PACKAGE)
+def import_package_modules(package_name: str) -> None:
+    """Import every module of a package once: importing a topic module registers it (its rules
+    here, its texts in ``cards.registry``), so no list of topics is kept by hand."""
+    package = importlib.import_module(package_name)
     for module in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{TOPIC_PACKAGE}.{module.name}")
+        importlib.import_module(f"{package_name}.{module.name}")
 
 
 def registered_rules() -> tuple[RegisteredRule, ...]:
-    _load_topic_modules()
+    import_package_modules(TOPIC_PACKAGE)
     return tuple(_RULES)
 
 
