@@ -346,6 +346,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         call.update(topics=result.topics, skipped_resources=result.skipped_resources)
         for topic, indicator in zip(result.topics, result.indicators, strict=False):
             metrics.cards.labels(topic, indicator).inc()
+        for topic in result.card_fallbacks:
+            metrics.card_fallbacks.labels(topic).inc()
         audit.record(service.id, result.hook_instance, result.body["cards"])
         return JSONBytesResponse(result.body)
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from cds_service.config import Settings
 from cds_service.offload import run_sized
-from cds_service.pipeline import HookData, evaluate
+from cds_service.pipeline import Evaluation, HookData, evaluate
 from cds_service.protocol.budget import ResourceBudget
 from cds_service.protocol.errors import HOOK_MISMATCH, ProtocolError
 from cds_service.protocol.fhir_client import FhirFetcher
@@ -45,13 +45,12 @@ class CallResult:
     topics: list[str] = field(default_factory=list)
     indicators: list[str] = field(default_factory=list)
     skipped_resources: int = 0
+    card_fallbacks: list[str] = field(default_factory=list)
 
 
-def _evaluate(
-    data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime
-) -> tuple[list[dict[str, Any]], list[str], int]:
-    """Run the engine on gathered data; returns (cards, topics, skipped resource count)."""
-    result = evaluate(
+def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime) -> Evaluation:
+    """Run the engine on gathered data."""
+    return evaluate(
         HookData(
             resources=data.resources,
             trigger_orders=data.trigger_orders,
@@ -63,7 +62,6 @@ def _evaluate(
         ),
         now=now,
     )
-    return result.cards, result.topics, result.skipped_resources
 
 
 async def _find_trigger(
@@ -140,14 +138,15 @@ async def answer_hook_call(
     moment = now or datetime.now(UTC)
     # Inline for a typical call (the hand-off would cost more than the work, bench/README.md);
     # a heavy one leaves the event loop so health checks keep answering (cds_service.offload).
-    cards, topics, skipped = await run_sized(
+    result = await run_sized(
         lambda: _evaluate(data, scan.orders, moment), resources=len(data.resources)
     )
-    response: dict[str, Any] = {"cards": cards}
+    response: dict[str, Any] = {"cards": result.cards}
     return CallResult(
         body=response,
         hook_instance=request.hook_instance,
-        topics=topics,
-        indicators=[str(card.get("indicator", "")) for card in cards],
-        skipped_resources=skipped + data.skipped_entries,
+        topics=result.topics,
+        indicators=[str(card.get("indicator", "")) for card in result.cards],
+        skipped_resources=result.skipped_resources + data.skipped_entries,
+        card_fallbacks=result.card_fallbacks,
     )

@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from cds_service.cards.registry import registered_texts
 from cds_service.cards.render import render_cards
 from cds_service.clinical.engine import assess
+from cds_service.clinical.registry import check_topic_data, registered_rules
+from cds_service.knowledge.loader import knowledge
 from cds_service.record.build import build_record
 from cds_service.record.validate import preload_models
 
@@ -49,6 +52,8 @@ class Evaluation:
     cards: list[dict[str, Any]]
     topics: list[str] = field(default_factory=list)
     skipped_resources: int = 0
+    #: Topics whose card was replaced by its minimal fallback (a defect; see ``cards.render``).
+    card_fallbacks: list[str] = field(default_factory=list)
 
 
 def evaluate(data: HookData, now: datetime) -> Evaluation:
@@ -64,11 +69,12 @@ def evaluate(data: HookData, now: datetime) -> Evaluation:
         incomplete=data.incomplete,
     )
     findings = assess(built.record, built.orders, now)
-    cards = render_cards(findings, built.record, built.orders, built.notes)
+    rendered = render_cards(findings, built.record, built.orders, built.notes)
     return Evaluation(
-        cards=cards,
-        topics=[card["source"]["topic"]["code"] for card in cards],
+        cards=rendered.cards,
+        topics=[card["source"]["topic"]["code"] for card in rendered.cards],
         skipped_resources=len(built.skipped),
+        card_fallbacks=rendered.fallbacks,
     )
 
 
@@ -86,9 +92,12 @@ def warm_up() -> None:
     """Load the knowledge, compile the value sets and import the FHIR models at start-up.
 
     Without it the first prescriber after a deploy waits ~0.3 s for lazy imports; it also makes
-    broken knowledge data fail the start, not a call.
+    broken knowledge data fail the start, not a call (every topic's typed rules.json data is
+    parsed here).
     """
     preload_models()
+    check_topic_data(knowledge().rules, registered_rules())
+    registered_texts()
     evaluate(
         HookData(
             resources=[

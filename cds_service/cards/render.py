@@ -1,33 +1,48 @@
-"""Render Findings as CDS Hooks 2.0 cards (contract section 3)."""
+"""Render Findings as CDS Hooks 2.0 cards (contract section 3), the same way for every topic.
+
+The words come from the topic's registered text (``cards.registry``); the card is built as a
+typed model (``cards.models``) and validated before it is sent. A card that fails (a defect
+of the service: a text that raises, a summary that is not plain text, an indicator the topic
+does not allow, no registered text) is never dropped and never turns the call into a 500:
+it is logged without patient data, counted (``Rendered.fallbacks``, exported as the
+``cds_card_fallbacks`` metric) and replaced by the topic's minimal fallback card, which keeps
+the finding's topic and indicator (or the topic's most severe allowed one) and says that the
+full card could not be shown.
+"""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
-from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, fmt_number, shorten
-from cds_service.cards.texts import TEXTS
-from cds_service.clinical.findings import Finding, Indicator
+from pydantic import ValidationError
+
+from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, shorten
+from cds_service.cards.models import SUMMARY_MAX, Card
+from cds_service.cards.registry import CardText, TextContext, word
+from cds_service.cards.wording import measured
+from cds_service.clinical.findings import Finding, Indicator, TopicValues
 from cds_service.knowledge.loader import Knowledge, knowledge
+from cds_service.knowledge.topics import TOPIC_SYSTEM
 from cds_service.record.model import (
     DataNote,
-    Evidence,
-    Exposure,
     NatalizumabOrder,
     PatientRecord,
     SkippedResources,
     TextNotRead,
 )
 
-TOPIC_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/card-topic"
+logger = logging.getLogger("cds_service.cards")
+
 OVERRIDE_SYSTEM = "https://natalizumab-cds.example/fhir/CodeSystem/override-reason"
 SOURCE_LABEL = "Natalizumab CDS"
 MAX_EVIDENCE_LINES = 12
 SERIES_MIN = 3
 
-
-PREFETCH_KEY_PROPERTY = "prefetch-key"
+__all__ = ["TOPIC_SYSTEM", "Rendered", "render_card", "render_cards", "topic_prefetch_keys"]
 
 #: Why a prefetch key was read only in part, in the words of a data note.
 _INCOMPLETE_REASONS = {
@@ -40,23 +55,13 @@ _INCOMPLETE_REASONS = {
 }
 
 
-def _topic_displays(kb: Knowledge) -> dict[str, str]:
-    concepts = kb.codesystems["card-topic"]["concept"]
-    return {str(c["code"]): str(c["display"]) for c in concepts}
-
-
 def topic_prefetch_keys(kb: Knowledge) -> dict[str, frozenset[str]]:
     """Topic -> the prefetch keys its facts come from (card-topic property ``prefetch-key``)."""
-    keys: dict[str, frozenset[str]] = {}
-    for concept in kb.codesystems["card-topic"]["concept"]:
-        values = [
-            str(prop["valueString"])
-            for prop in concept.get("property", [])
-            if prop.get("code") == PREFETCH_KEY_PROPERTY
-        ]
-        if values:
-            keys[str(concept["code"])] = frozenset(values)
-    return keys
+    return {
+        code: topic.prefetch_keys
+        for code, topic in kb.topics.items()
+        if topic.prefetch_keys is not None
+    }
 
 
 def data_gap_notes(topic: str, record: PatientRecord, kb: Knowledge) -> list[str]:
@@ -115,15 +120,14 @@ def word_note(note: DataNote) -> str:
     )
 
 
-def _evidence_lines(finding: Finding) -> list[str]:
+def _evidence_lines(finding: Finding[TopicValues]) -> list[str]:
     """One line per record; a series (3 or more records that read alike) as one line with its
     count, first and last date, so ten infusions do not push the other facts off the card."""
-    groups: dict[str, list[Evidence]] = {}
+    groups: dict[str, list[Any]] = {}
     for item in finding.evidence:
-        groups.setdefault(item.description, []).append(item)
+        groups.setdefault(measured(item), []).append(item)
     lines: list[str] = []
-    for description, items in groups.items():
-        name = escape(description) or "record"
+    for name, items in groups.items():
         if len(items) >= SERIES_MIN:
             dates = sorted(i.date for i in items if i.date is not None)
             first = fmt_date(dates[0]) if dates else fmt_date(None)
@@ -137,69 +141,15 @@ def _evidence_lines(finding: Finding) -> list[str]:
     return lines
 
 
-def exposure_lines(exposure: Exposure) -> list[str]:
-    """Exposure and both ways of counting it; both are shown when they differ."""
-    lines = [f"- Natalizumab exposure: **{exposure.months} months**"]
-    if exposure.infusions:
-        lines.append(
-            f"- Completed infusions: {exposure.infusions} (first "
-            f"{fmt_date(exposure.first_infusion)}, last {fmt_date(exposure.last_infusion)})"
-        )
-    if exposure.span_start is not None and (exposure.span_months or not exposure.infusions):
-        end = "ongoing" if exposure.span_ongoing else fmt_date(exposure.span_end)
-        lines.append(
-            f"- Statements and requests: {exposure.span_months} months "
-            f"({fmt_date(exposure.span_start)} to {end})"
-        )
-    if exposure.counts_differ and exposure.infusions and exposure.span_start:
-        lines.append(
-            "- The two counts differ (infusions given elsewhere are often recorded only as a "
-            "statement): the larger is used."
-        )
-    if not exposure.infusions and exposure.span_start is None:
-        lines.append("- No previous natalizumab treatment recorded")
-    return lines
-
-
-def _facts(finding: Finding, record: PatientRecord) -> list[str]:
-    """Derived values worth stating beside the raw records (exposure, index, age)."""
-    values = finding.values
-    facts: list[str] = []
-    if finding.topic == "pml-risk":
-        index = values.get("index")
-        facts.append(f"- Anti-JCV antibody status: **{values['status']}**")
-        if values["status"] == "positive":
-            shown = fmt_number(index) if index is not None else "not reported"
-            facts.append(f"- Index of the latest positive result: {shown}")
-        facts += exposure_lines(values["exposure"])
-        prior = values.get("prior_immunosuppressants") or []
-        facts.append(
-            "- Prior immunosuppressant: " + (escape(", ".join(prior)) if prior else "none recorded")
-        )
-    elif finding.topic == "mri-due":
-        facts.append(
-            "- Natalizumab therapy: "
-            + ("current" if record.therapy.current else "none current (a start or restart)")
-        )
-        facts += exposure_lines(record.exposure)
-    elif finding.topic == "pediatric-patient":
-        facts.append(f"- Age at this order: {values['age_years']} years")
-        precision = values.get("birth_date_precision", "day")
-        if precision != "day":
-            facts.append(f"- Birth date recorded to the {precision} only: read as its latest day")
-    return facts
-
-
-def _product_rule(finding: Finding, kb: Knowledge) -> str:
+def _product_rule(finding: Finding[TopicValues], kb: Knowledge) -> str:
     """The rule's product decision in words, its numbers filled from the thresholds."""
-    text = kb.rules.rule(finding.topic).product_rule
-    if not text:
+    rule = kb.rules.rule(finding.topic)
+    if not rule.product_rule:
         return ""
-    literals = {name: t.literal for name, t in kb.rules.thresholds.named().items()}
-    return "Product rule: " + text.format(**literals)
+    return "Product rule: " + rule.product_rule.format(**rule.literals(kb.rules.thresholds))
 
 
-def _sources(finding: Finding, kb: Knowledge) -> list[str]:
+def _sources(finding: Finding[TopicValues], kb: Knowledge) -> list[str]:
     lines = []
     for citation in finding.citations:
         source = kb.sources.get(citation)
@@ -218,18 +168,13 @@ def _sources(finding: Finding, kb: Knowledge) -> list[str]:
 
 
 def _detail(
-    finding: Finding,
-    record: PatientRecord,
-    explanation: str,
-    notes: Sequence[str],
-    kb: Knowledge,
+    finding: Finding[TopicValues], text: CardText, notes: Sequence[str], kb: Knowledge
 ) -> str:
-    parts = [explanation]
-    facts = _facts(finding, record)
-    evidence = _evidence_lines(finding)
-    if facts or evidence:
-        parts.append("**Facts used**\n\n" + "\n".join(facts + evidence))
-    elif finding.topic in {"no-approved-indication", "jcv-test-due", "mri-due"}:
+    parts = [text.explanation]
+    facts = [*text.facts, *_evidence_lines(finding)]
+    if facts:
+        parts.append("**Facts used**\n\n" + "\n".join(facts))
+    elif text.facts_expected:
         parts.append("**Facts used**\n\n- No matching record found in the data supplied.")
     if notes:
         parts.append("**Data notes**\n\n" + "\n".join(f"- {n}" for n in notes))
@@ -265,12 +210,7 @@ def _suggestion(orderable_id: str, patient_reference: str | None, kb: Knowledge)
     }
 
 
-def _links(finding: Finding, orders: Sequence[NatalizumabOrder], kb: Knowledge) -> list[Any]:
-    if finding.topic != "natalizumab-indicated":
-        return []
-    ids = ["touch-program"]
-    if any(order.product == "Tyruko" for order in orders):
-        ids.append("tyruko-rems")
+def _links(ids: Sequence[str], kb: Knowledge) -> list[dict[str, str]]:
     links = []
     for link_id in ids:
         link = kb.rules.link(link_id)
@@ -278,33 +218,51 @@ def _links(finding: Finding, orders: Sequence[NatalizumabOrder], kb: Knowledge) 
     return links
 
 
+def _override_reasons(kb: Knowledge) -> list[dict[str, str]]:
+    return [
+        {"system": OVERRIDE_SYSTEM, "code": reason.code, "display": reason.display}
+        for reason in kb.rules.override_reasons
+    ]
+
+
+def _topic_coding(topic: str, kb: Knowledge) -> dict[str, str]:
+    definition = kb.topics.get(topic)
+    return {
+        "system": TOPIC_SYSTEM,
+        "code": topic,
+        "display": definition.display if definition is not None else topic,
+    }
+
+
+class CardDefect(ValueError):
+    """A card this service built wrongly (never caused by the patient's data)."""
+
+
 def render_card(
-    finding: Finding,
+    finding: Finding[TopicValues],
     record: PatientRecord,
     orders: Sequence[NatalizumabOrder],
     notes: Sequence[DataNote],
     kb: Knowledge,
 ) -> dict[str, Any]:
-    summary, explanation = TEXTS[finding.topic](finding, kb.rules)
+    """The finding's card, validated (raises on a defect; :func:`render_cards` falls back)."""
+    definition = kb.topics.get(finding.topic)
+    if definition is None:
+        raise CardDefect(f"topic {finding.topic} is not in the card-topic CodeSystem")
+    if finding.indicator not in definition.indicators:
+        raise CardDefect(f"{finding.topic} may not be {finding.indicator.value}")
+    text = word(finding, TextContext(kb, orders))
     card: dict[str, Any] = {
         "uuid": str(uuid.uuid4()),
-        "summary": shorten(summary, 139),  # record text in it went through ``plain``
+        "summary": shorten(text.summary, SUMMARY_MAX),  # record text in it went through plain
         "indicator": finding.indicator.value,
         "detail": _detail(
             finding,
-            record,
-            explanation,
+            text,
             [*map(word_note, notes), *data_gap_notes(finding.topic, record, kb)],
             kb,
         ),
-        "source": {
-            "label": SOURCE_LABEL,
-            "topic": {
-                "system": TOPIC_SYSTEM,
-                "code": finding.topic,
-                "display": _topic_displays(kb).get(finding.topic, finding.topic),
-            },
-        },
+        "source": {"label": SOURCE_LABEL, "topic": _topic_coding(finding.topic, kb)},
     }
     if finding.suggestions:
         card["suggestions"] = [
@@ -312,21 +270,83 @@ def render_card(
         ]
         card["selectionBehavior"] = "at-most-one"
     if finding.indicator is not Indicator.INFO:
-        card["overrideReasons"] = [
-            {"system": OVERRIDE_SYSTEM, "code": reason.code, "display": reason.display}
-            for reason in kb.rules.override_reasons
-        ]
-    links = _links(finding, orders, kb)
-    if links:
-        card["links"] = links
-    return card
+        card["overrideReasons"] = _override_reasons(kb)
+    if text.links:
+        card["links"] = _links(text.links, kb)
+    return Card.model_validate(card).wire()
+
+
+def fallback_card(finding: Finding[TopicValues], kb: Knowledge) -> dict[str, Any]:
+    """The minimal valid card for a finding whose full card could not be built.
+
+    The topic keeps its place and its severity (the finding's indicator when the topic allows
+    it, else the topic's most severe allowed one): a natalizumab answer is never silently
+    shorter. Only knowledge-data text and the finding's evidence lines are used.
+    """
+    definition = kb.topics.get(finding.topic)
+    display = definition.display if definition is not None else finding.topic
+    indicator = finding.indicator
+    if definition is not None and indicator not in definition.indicators:
+        indicator = definition.most_severe
+    try:
+        evidence = _evidence_lines(finding)
+    except Exception:  # the fallback must not fail on what failed the card
+        evidence = []
+    facts = "\n\n**Facts used**\n\n" + "\n".join(evidence) if evidence else ""
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": shorten(f"{display}: review the record (full card unavailable)", SUMMARY_MAX),
+        "indicator": indicator.value,
+        "detail": (
+            f"The service reached a finding on **{escape_knowledge(display)}** for this "
+            "natalizumab order but could not build its full card (an internal error, logged "
+            "and counted). The finding stands: review the patient's record on this topic "
+            f"before signing.{facts}"
+        ),
+        "source": {"label": SOURCE_LABEL, "topic": _topic_coding(finding.topic, kb)},
+    }
+    if indicator is not Indicator.INFO:
+        card["overrideReasons"] = _override_reasons(kb)
+    return Card.model_validate(card).wire()
+
+
+@dataclass
+class Rendered:
+    """The cards, and the topics whose card had to be replaced by its fallback."""
+
+    cards: list[dict[str, Any]]
+    fallbacks: list[str] = field(default_factory=list)
+
+
+def _defect_fields(error: Exception) -> list[str]:
+    """Where a validation failed (field names only: never the values, which may be PHI)."""
+    if isinstance(error, ValidationError):
+        return [".".join(str(part) for part in item["loc"]) for item in error.errors()]
+    return []
 
 
 def render_cards(
-    findings: Sequence[Finding],
+    findings: Sequence[Finding[TopicValues]],
     record: PatientRecord,
     orders: Sequence[NatalizumabOrder],
     notes: Sequence[DataNote] = (),
-) -> list[dict[str, Any]]:
-    kb = knowledge()
-    return [render_card(f, record, orders, notes, kb) for f in findings]
+    kb: Knowledge | None = None,
+) -> Rendered:
+    kb = kb or knowledge()
+    rendered = Rendered([])
+    for finding in findings:
+        try:
+            card = render_card(finding, record, orders, notes, kb)
+        except Exception as error:  # a defect must not drop the card or 500
+            logger.error(
+                "card replaced by its fallback",
+                extra={
+                    "topic": finding.topic,
+                    "error": type(error).__name__,
+                    "fields": _defect_fields(error),
+                },
+            )
+            card = fallback_card(finding, kb)
+            rendered.fallbacks.append(finding.topic)
+        rendered.cards.append(card)
+    return rendered

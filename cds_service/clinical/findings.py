@@ -1,37 +1,45 @@
-"""What a rule concludes, before any wording: topic, severity, evidence and citations."""
+"""What a rule concludes, before any wording: topic, severity, evidence, citations, values."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from enum import StrEnum
-from typing import Any
+from dataclasses import dataclass
+from typing import Generic, TypeVar
 
+from cds_service.knowledge.topics import Indicator
 from cds_service.record.model import Evidence
 
-
-class Indicator(StrEnum):
-    INFO = "info"
-    WARNING = "warning"
-    CRITICAL = "critical"
-
-    @property
-    def rank(self) -> int:
-        """Cards are ordered critical, warning, info (contract section 3)."""
-        return {"critical": 0, "warning": 1, "info": 2}[self.value]
+__all__ = ["Finding", "Indicator", "NoValues", "TopicValues"]
 
 
 @dataclass(frozen=True)
-class Finding:
+class TopicValues:
+    """Base of every topic's typed values: the structured facts its card text needs.
+
+    Each topic declares its own frozen dataclass (``PmlRiskValues``, ``LiverInjuryValues``,
+    ...) next to its rule, and its text function is typed for exactly that class, so
+    ``mypy --strict`` checks what passes from ``clinical`` to ``cards``: no untyped dict.
+    """
+
+
+@dataclass(frozen=True)
+class NoValues(TopicValues):
+    """For topics whose card needs nothing beyond the evidence."""
+
+
+V = TypeVar("V", bound=TopicValues, covariant=True)
+
+
+@dataclass(frozen=True)
+class Finding(Generic[V]):
     """One conclusion of one rule.
 
-    ``values`` holds the topic-specific numbers and names the card needs (e.g. the PML risk
-    stratum, months of exposure, the drugs involved); ``suggestions`` names orderables from the
-    knowledge data (``rules.json`` ``orderables``) that the card offers as one-click actions.
+    ``suggestions`` names orderables from the knowledge data (``rules.json`` ``orderables``)
+    that the card offers as one-click actions.
     """
 
     topic: str
     indicator: Indicator
     evidence: tuple[Evidence, ...]
     citations: tuple[str, ...]
-    values: dict[str, Any] = field(default_factory=dict)
+    values: V
     suggestions: tuple[str, ...] = ()

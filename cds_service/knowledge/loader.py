@@ -7,15 +7,23 @@ start-up (and in the test suite), not in the middle of a prescriber's workflow.
 from __future__ import annotations
 
 import json
+import string
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from cds_service.knowledge.topics import TopicDefinition, read_topics
 
 KNOWLEDGE_DIR = Path(__file__).resolve().parent
 CITATION_EXT = "https://natalizumab-cds.example/fhir/StructureDefinition/citation"
 TEXT_PATTERN_EXT = "https://natalizumab-cds.example/fhir/StructureDefinition/text-pattern"
+#: Text that matches a ``text-pattern`` but also this is not a member ("postherpetic
+#: neuralgia", "not pregnant"): negation and exclusions without lookaround, so RE2 can run it.
+TEXT_EXCLUDE_PATTERN_EXT = (
+    "https://natalizumab-cds.example/fhir/StructureDefinition/text-exclude-pattern"
+)
 
 
 class _Strict(BaseModel):
@@ -34,27 +42,58 @@ class Source(_Strict):
     internal: bool = False  # a project document: never listed among a card's sources
 
 
-UNIT_WORDS = {"d": "days", "wk": "weeks", "mo": "months", "a": "years", "index": ""}
+#: How a card names a threshold's unit: (singular, plural); "" for a bare number.
+UNIT_WORDS: dict[str, tuple[str, str]] = {
+    "d": ("day", "days"),
+    "wk": ("week", "weeks"),
+    "mo": ("month", "months"),
+    "a": ("year", "years"),
+    "index": ("", ""),
+    "x ULN": ("× the upper limit of normal", "× the upper limit of normal"),
+    "10*9/L": ("× 10⁹/L", "× 10⁹/L"),
+}
+#: Days in each unit a day count may be spoken in (a month is the mean calendar month).
+DAYS_IN = {"wk": 7.0, "mo": 365.25 / 12}
+#: A day count is spoken in weeks or months only when it is this close to a whole number of
+#: them (183 d = 6.01 months: "6 months"; 100 d = 3.29 months: "100 days").
+SPEECH_TOLERANCE = 0.1
+
+
+def amount(value: float, unit: str) -> str:
+    """``value`` with its unit in words: "183 days", "1 week", "1.5", "3 × the upper ..."."""
+    singular, plural = UNIT_WORDS.get(unit, (unit, unit))
+    word = singular if value == 1 else plural
+    return f"{value:g} {word}".strip()
 
 
 class Threshold(_Strict):
-    """A cut-off with its unit; ``display`` is how a card says it ("6 months" for 183 d)."""
+    """A cut-off with its unit. Cards state it in words derived from ``value`` alone, so an
+    edited value can never leave a card saying the old number: ``literal`` is exact ("183
+    days"), ``spoken`` rounds a day count to ``say_in`` weeks or months when that is exact to
+    within :data:`SPEECH_TOLERANCE` ("6 months"), else falls back to the exact days.
+    """
 
     value: float
     unit: str
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
-    display: str = ""
+    say_in: Literal["wk", "mo"] | None = None
 
     @property
     def literal(self) -> str:
         """The value with its unit ("183 days"), for stating a product rule exactly."""
-        return f"{self.value:g} {UNIT_WORDS.get(self.unit, self.unit)}".strip()
+        return amount(self.value, self.unit)
 
     @property
     def spoken(self) -> str:
-        """How a card says the interval: its ``display``, else the exact value."""
-        return self.display or self.literal
+        """How a card says the interval: in ``say_in`` units when that is exact, else literal."""
+        if self.say_in is None or self.unit != "d":
+            return self.literal
+        count = self.value / DAYS_IN[self.say_in]
+        whole = round(count)
+        if whole >= 1 and abs(count - whole) <= SPEECH_TOLERANCE:
+            return amount(whole, self.say_in)
+        return self.literal
 
 
 class Thresholds(_Strict):
@@ -89,6 +128,32 @@ class Thresholds(_Strict):
         }
 
 
+class Reads(_Strict):
+    """The value sets whose records a topic's rule reads.
+
+    The record layer collects every Condition, Observation (by its code, and notes which of
+    ``observation_values`` its value matches) and Procedure in these sets as structured facts
+    (``record.model.ConditionFact`` and friends), so a new topic that reads such records needs
+    no new record code.
+    """
+
+    conditions: tuple[str, ...] = ()
+    observations: tuple[str, ...] = ()
+    observation_values: tuple[str, ...] = ()
+    #: Sets of ``Observation.interpretation`` flags worth noting (e.g. critical high).
+    interpretations: tuple[str, ...] = ()
+    procedures: tuple[str, ...] = ()
+
+    def all(self) -> tuple[str, ...]:
+        return (
+            *self.conditions,
+            *self.observations,
+            *self.observation_values,
+            *self.interpretations,
+            *self.procedures,
+        )
+
+
 class Rule(_Strict):
     """One card topic's rule. ``product_rule`` is the product decision the card states in words
     (``{threshold_name}`` placeholders are filled from the thresholds), instead of citing an
@@ -99,6 +164,17 @@ class Rule(_Strict):
     statement: str
     citations: tuple[str, ...] = Field(min_length=1)
     product_rule: str = ""
+    #: The topic's own cut-offs (shared ones live in ``Rules.thresholds``); the topic's rule
+    #: module reads them through a typed model of its own (``clinical.registry.topic_data``).
+    thresholds: dict[str, Threshold] = Field(default_factory=dict)
+    #: Other topic data that is not a cut-off (e.g. a unit table), typed by the topic's module.
+    parameters: dict[str, Any] = Field(default_factory=dict)
+    reads: Reads = Field(default_factory=Reads)
+
+    def literals(self, shared: Thresholds) -> dict[str, str]:
+        """Every threshold this rule may name in ``product_rule``, stated exactly."""
+        named = {**shared.named(), **self.thresholds}
+        return {name: threshold.literal for name, threshold in named.items()}
 
 
 class ExposureBand(_Strict):
@@ -202,6 +278,33 @@ class Rules(_Strict):
     orderables: dict[str, Orderable]
     override_reasons: tuple[OverrideReason, ...] = Field(min_length=1)
 
+    @model_validator(mode="after")
+    def _product_rules_resolve(self) -> Rules:
+        """A ``{name}`` in a product rule that names no threshold fails the load, not a card."""
+        for rule in self.rules:
+            known = rule.literals(self.thresholds)
+            for _, name, _, _ in string.Formatter().parse(rule.product_rule):
+                if name is not None and name not in known:
+                    raise ValueError(f"rule {rule.id}: product_rule names unknown {{{name}}}")
+            clash = set(rule.thresholds) & set(self.thresholds.named())
+            if clash:
+                raise ValueError(f"rule {rule.id}: thresholds shadow shared ones: {sorted(clash)}")
+        return self
+
+    def reads(self) -> Reads:
+        """Every value set some rule reads, by kind of record (the record layer's shopping list)."""
+
+        def union(kind: str) -> tuple[str, ...]:
+            return tuple(dict.fromkeys(v for rule in self.rules for v in getattr(rule.reads, kind)))
+
+        return Reads(
+            conditions=union("conditions"),
+            observations=union("observations"),
+            observation_values=union("observation_values"),
+            interpretations=union("interpretations"),
+            procedures=union("procedures"),
+        )
+
     def rule(self, rule_id: str) -> Rule:
         for rule in self.rules:
             if rule.id == rule_id:
@@ -222,6 +325,15 @@ class Knowledge(_Strict):
     sources: dict[str, Source]
     valuesets: dict[str, dict[str, Any]]
     codesystems: dict[str, dict[str, Any]]
+    topics: dict[str, TopicDefinition]
+
+    @model_validator(mode="after")
+    def _reads_name_known_valuesets(self) -> Knowledge:
+        for rule in self.rules.rules:
+            unknown = [v for v in rule.reads.all() if v not in self.valuesets]
+            if unknown:
+                raise ValueError(f"rule {rule.id}: reads unknown value sets {unknown}")
+        return self
 
     def citation_ids(self) -> set[str]:
         """Every source id cited anywhere, so tests can check each one resolves."""
@@ -231,6 +343,8 @@ class Knowledge(_Strict):
             cited.update(threshold.citations)
         for rule in rules.rules:
             cited.update(rule.citations)
+            for threshold in rule.thresholds.values():
+                cited.update(threshold.citations)
         for stratum in rules.pml_risk.strata:
             cited.update(stratum.citations)
         cited.update(rules.pml_risk.citations)
@@ -256,7 +370,8 @@ def extension_values(element: dict[str, Any], url: str) -> list[str]:
 
 def valueset_citations(valueset: dict[str, Any]) -> set[str]:
     cited = set(extension_values(valueset, CITATION_EXT))
-    for include in valueset.get("compose", {}).get("include", []):
+    compose = valueset.get("compose", {})
+    for include in [*compose.get("include", []), *compose.get("exclude", [])]:
         cited.update(extension_values(include, CITATION_EXT))
         for concept in include.get("concept", []):
             cited.update(extension_values(concept, CITATION_EXT))
@@ -281,11 +396,13 @@ def load_knowledge(directory: Path = KNOWLEDGE_DIR) -> Knowledge:
         item["id"]: Source.model_validate(item)
         for item in _read_json(directory / "sources.json")["sources"]
     }
+    codesystems = _read_folder(directory / "codesystems")
     return Knowledge(
         rules=Rules.model_validate(_read_json(directory / "rules.json")),
         sources=sources,
         valuesets=_read_folder(directory / "valuesets"),
-        codesystems=_read_folder(directory / "codesystems"),
+        codesystems=codesystems,
+        topics=read_topics(codesystems["card-topic"]),
     )
 
 

@@ -40,6 +40,13 @@ class Metrics:
             ["topic", "indicator"],
             registry=self.registry,
         )
+        self.card_fallbacks = Counter(
+            "cds_card_fallbacks",
+            "Cards replaced by their topic's minimal fallback card because the full card could "
+            "not be built or failed validation (a service defect; see the error log).",
+            ["topic"],
+            registry=self.registry,
+        )
         self.skipped_resources = Counter(
             "cds_skipped_resources",
             "FHIR resources skipped because they failed validation or were not objects.",

@@ -34,19 +34,23 @@ from cds_service.record.fhir import (
 from cds_service.record.jcv import JcvGrouper
 from cds_service.record.medications import MedicationIndex
 from cds_service.record.model import (
+    ConditionFact,
     DataNote,
     Evidence,
     LesionKind,
     MedicationUse,
     MriLesionCount,
     NatalizumabOrder,
+    ObservationFact,
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
+    ProcedureFact,
     SkippedResources,
     TextNotRead,
     UnreadOrderParts,
 )
+from cds_service.record.observations import quantity, upper_limit, value_concept
 from cds_service.record.order_shapes import read_order
 from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
@@ -84,6 +88,8 @@ PHENOTYPE_SETS = (
     (Phenotype.CIS, "ms-phenotype-cis"),
 )
 JCV_FINAL = frozenset({"final", "amended", "corrected"})
+#: Results a rule may judge: reported (preliminary counts: a rise must not wait for sign-off).
+RESULT_STATUSES = frozenset({"final", "amended", "corrected", "preliminary"})
 NOT_DONE = frozenset({"not-taken", "not-done", "cancelled"})
 
 
@@ -124,6 +130,10 @@ class _Builder:
         self.tm: Terminology = terminology()
         self.reading = reading or CallReading(MAX_TEXT_CHARS_PER_CALL)
         self.thresholds = knowledge().rules.thresholds
+        # The value sets the topics read as generic facts (rules.json "reads").
+        self.reads = knowledge().rules.reads()
+        self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
+        self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
         self.patient_id = patient_id
         self.pooled = pooled
         # Natalizumab trigger orders (by object: the pool holds the EHR's own dicts) are read
@@ -143,7 +153,7 @@ class _Builder:
             "Condition": (self._condition_relevant, self._condition),
             "Observation": (self._observation_relevant, self._observation),
             "DiagnosticReport": (self._exam_relevant, self._exam),
-            "Procedure": (self._exam_relevant, self._exam),
+            "Procedure": (self._procedure_relevant, self._procedure),
             "ImagingStudy": (self._imaging_relevant, self._exam),
             "AllergyIntolerance": (self._allergy_relevant, self._allergy),
             "MedicationRequest": (self._medication_relevant, self._medication),
@@ -218,12 +228,18 @@ class _Builder:
             return key in self.draft_keys
         return _identity(resource) in self.draft_identities
 
-    def label(self, concept: Any) -> str:
-        """The record's own name, else the knowledge data's display of its code, else the code."""
-        return concept_name(concept) or self.tm.display_of(concept) or concept_label(concept)
+    def label(self, concept: Any, valueset: str | None = None) -> str:
+        """The record's own name, else the knowledge data's display of its code, else the code,
+        else the title of the value set it matched (all data: ``cards`` adds the words)."""
+        name = concept_name(concept) or self.tm.display_of(concept) or concept_label(concept)
+        if not name and valueset is not None:
+            return self.tm[valueset].title
+        return name
 
-    def evidence(self, resource: JSON, when: date | None, concept: Any) -> Evidence:
-        return Evidence(reference_of(resource), when, self.label(concept))
+    def evidence(
+        self, resource: JSON, when: date | None, concept: Any, valueset: str | None = None
+    ) -> Evidence:
+        return Evidence(reference_of(resource), when, self.label(concept, valueset))
 
     # -- Patient -----------------------------------------------------------------------------
 
@@ -245,10 +261,29 @@ class _Builder:
 
     def _condition_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(CONDITION_SETS).match_concept(code)
+        return self.tm.any_of(self.condition_sets).match_concept(code)
+
+    def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
+        return frozenset(v for v in valuesets if self.tm[v].match_concept(concept))
+
+    def _condition_fact(self, resource: JSON, code: Any) -> None:
+        """A Condition some topic reads, with its status and dates, whatever they are."""
+        matched = self._matched(self.reads.conditions, code)
+        if not matched:
+            return
+        onset = first_date(resource, "onsetDateTime", "onsetPeriod")
+        recorded = parse_fhir_date(resource.get("recordedDate"))
+        abated, abatement = _abatement(resource)
+        evidence = self.evidence(resource, onset or recorded, code, min(matched))
+        self.record.conditions.append(
+            ConditionFact(
+                evidence, matched, clinical_status(resource), onset, recorded, abated, abatement
+            )
+        )
 
     def _condition(self, resource: JSON) -> None:
         code = resource.get("code")
+        self._condition_fact(resource, code)
         recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
         if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
             target = (
@@ -288,7 +323,35 @@ class _Builder:
 
     def _observation_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(OBSERVATION_SETS).match_concept(code)
+        return self.tm.any_of(self.observation_sets).match_concept(code)
+
+    def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
+        """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
+        matched = self._matched(self.reads.observations, code)
+        if not matched or resource.get("status") not in RESULT_STATUSES:
+            return
+        value, comparator, unit_code, unit = quantity(resource)
+        concept = value_concept(resource)
+        flags = frozenset(
+            flag
+            for interpretation in concepts(resource.get("interpretation"))
+            for flag in self._matched(self.reads.interpretations, interpretation)
+        )
+        evidence = replace(
+            self.evidence(resource, when, code, min(matched)), value=value, unit=unit or unit_code
+        )
+        self.record.observations.append(
+            ObservationFact(
+                evidence,
+                matched,
+                comparator,
+                unit_code,
+                unit,
+                upper_limit(resource),
+                self._matched(self.reads.observation_values, concept) if concept else frozenset(),
+                flags,
+            )
+        )
 
     def _observation(self, resource: JSON) -> None:
         if text_of(resource.get("status")) == "cancelled":
@@ -297,6 +360,7 @@ class _Builder:
         when = first_date(
             resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
         )
+        self._observation_fact(resource, when, code)
         if self.tm["ms-relapse"].match_concept(code):
             self.record.relapses.append(self.evidence(resource, when, code))
         if self.tm["mri-activity"].match_concept(code):
@@ -323,12 +387,29 @@ class _Builder:
         kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
         if count is None or count < 0 or len(kinds) != 1:
             return  # no count, or a coding that claims both kinds: not a usable assessment
-        evidence = self.evidence(resource, when, code)
-        evidence = replace(evidence, description=f"{evidence.description} = {count:g}")
+        evidence = replace(self.evidence(resource, when, code), value=count)
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
         return self.tm["brain-mri"].match_concept(resource.get("code"))
+
+    def _procedure_relevant(self, resource: JSON) -> bool:
+        code = resource.get("code")
+        return self._exam_relevant(resource) or (
+            bool(self.reads.procedures)
+            and self.tm.any_of(self.reads.procedures).match_concept(code)
+        )
+
+    def _procedure(self, resource: JSON) -> None:
+        if self._exam_relevant(resource):
+            self._exam(resource)
+        code = resource.get("code")
+        matched = self._matched(self.reads.procedures, code)
+        if matched and resource.get("status") not in NOT_DONE:
+            when = first_date(resource, "performedDateTime", "performedPeriod")
+            self.record.procedures.append(
+                ProcedureFact(self.evidence(resource, when, code, min(matched)), matched)
+            )
 
     def _imaging_relevant(self, resource: JSON) -> bool:
         description = resource.get("description")
@@ -351,8 +432,8 @@ class _Builder:
         )
         concept = resource.get("code") or next(iter(concepts(resource.get("procedureCode"))), None)
         if concept is None:
-            concept = {"text": resource.get("description") or "brain MRI"}
-        self.record.mri_exams.append(self.evidence(resource, when, concept))
+            concept = {"text": resource.get("description")}
+        self.record.mri_exams.append(self.evidence(resource, when, concept, "brain-mri"))
 
     # -- Allergies ---------------------------------------------------------------------------
 
@@ -378,7 +459,7 @@ class _Builder:
         status = text_of(resource.get("status"))
         draft = self.is_draft(resource)
         if self.tm["natalizumab"].match_concept(concept):
-            given = None if draft else read_use(resource, concept)
+            given = None if draft else read_use(resource, self.label(concept, "natalizumab"))
             if given is not None:
                 self.record.natalizumab.append(given)
             return
@@ -418,6 +499,18 @@ class _Builder:
             self.trigger_objects.add(id(order))
             orders.append(NatalizumabOrder(reference_of(order), product_name(order, pooled)))
         return orders
+
+
+def _abatement(resource: JSON) -> tuple[bool, date | None]:
+    """Whether the Condition records an end (``abatement[x]`` of any type) and its date."""
+    keys = [key for key in resource if key.startswith("abatement")]
+    if not keys or (resource.get("abatementBoolean") is False and len(keys) == 1):
+        return False, None
+    when = parse_fhir_date(resource.get("abatementDateTime"))
+    period = resource.get("abatementPeriod")
+    if when is None and isinstance(period, dict):
+        when = parse_fhir_date(period.get("end")) or parse_fhir_date(period.get("start"))
+    return True, when
 
 
 def _notes(

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+from cds_service.record.model import DatePrecision
+
 _DATE = re.compile(r"^(\d{4})(?:-(\d{2})(?:-(\d{2}))?)?")
 
 
@@ -37,15 +39,15 @@ def parse_fhir_date(value: Any, *, latest: bool = False) -> date | None:
         return None
 
 
-def date_precision(value: Any) -> str:
+def date_precision(value: Any) -> DatePrecision:
     if not isinstance(value, str):
-        return "unknown"
+        return DatePrecision.UNKNOWN
     match = _DATE.match(value.strip())
     if not match:
-        return "unknown"
+        return DatePrecision.UNKNOWN
     if match.group(2) is None:
-        return "year"
-    return "month" if match.group(3) is None else "day"
+        return DatePrecision.YEAR
+    return DatePrecision.MONTH if match.group(3) is None else DatePrecision.DAY
 
 
 def first_date(resource: Mapping[str, Any], *fields: str) -> date | None:

@@ -29,6 +29,15 @@ class Phenotype(StrEnum):
         return self in (Phenotype.CIS, Phenotype.RRMS)
 
 
+class DatePrecision(StrEnum):
+    """How much of a FHIR date was given (a birth date of ``1990`` is "year")."""
+
+    DAY = "day"
+    MONTH = "month"
+    YEAR = "year"
+    UNKNOWN = "unknown"
+
+
 class JcvStatus(StrEnum):
     POSITIVE = "positive"
     NEGATIVE = "negative"
@@ -37,11 +46,17 @@ class JcvStatus(StrEnum):
 
 @dataclass(frozen=True)
 class Evidence:
-    """One fact taken from one resource: what it says, where it is, when it happened."""
+    """One fact taken from one resource: what it says, where it is, when it happened.
+
+    ``description`` is the record's own name for it (else the knowledge data's); ``value`` and
+    ``unit`` a measured value as recorded (a lesion count, a lab result), worded by ``cards``.
+    """
 
     reference: str
     date: date | None
     description: str
+    value: float | None = None
+    unit: str = ""
 
 
 @dataclass(frozen=True)
@@ -164,6 +179,69 @@ class Therapy:
 
 
 @dataclass(frozen=True)
+class ConditionFact:
+    """A Condition in a value set some topic reads (``rules.json`` ``reads``), unjudged.
+
+    ``evidence`` is dated by onset, else the recorded date; ``abated`` says an ``abatement[x]``
+    of any type is given (``abatement`` its date when it has one). The rules decide what the
+    clinical status and the dates mean for their topic.
+    """
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+    clinical_status: str | None
+    onset: date | None
+    recorded: date | None
+    abated: bool = False
+    abatement: date | None = None
+
+    def within(self, since: date) -> bool:
+        """Begun or recorded on or after ``since``."""
+        return any(day is not None and day >= since for day in (self.onset, self.recorded))
+
+
+class LimitSource(StrEnum):
+    HIGH = "high"  # referenceRange.high
+    TEXT = "text"  # read from referenceRange.text ("7-56 U/L")
+
+
+@dataclass(frozen=True)
+class UpperLimit:
+    """The upper reference limit a result carries, with its unit as written ("" if none)."""
+
+    value: float
+    unit: str
+    source: LimitSource
+
+
+@dataclass(frozen=True)
+class ObservationFact:
+    """An Observation whose code is in a value set some topic reads, unjudged.
+
+    ``evidence`` holds the numeric value and the unit as recorded (``unit_code``: the
+    Quantity's code, ``unit`` its human unit); ``value_sets`` names the read value sets its
+    coded or string value matches, ``flags`` those its ``interpretation`` matches.
+    """
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+    comparator: str = ""
+    unit_code: str = ""
+    unit: str = ""
+    upper_limit: UpperLimit | None = None
+    value_sets: frozenset[str] = frozenset()
+    flags: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class ProcedureFact:
+    """A Procedure in a value set some topic reads, dated by ``performed[x]``."""
+
+    evidence: Evidence
+    valuesets: frozenset[str]
+
+
+@dataclass(frozen=True)
 class SkippedResources:
     """Resources of one type that failed validation and were left out (a data note)."""
 
@@ -188,19 +266,27 @@ DataNote = SkippedResources | UnreadOrderParts | TextNotRead
 """A data-quality fact every card carries; ``cards`` words it."""
 
 
+class Product(StrEnum):
+    """Which natalizumab product an order names (the cards name its REMS programme)."""
+
+    TYSABRI = "Tysabri"
+    TYRUKO = "Tyruko"
+    NATALIZUMAB = "natalizumab"
+
+
 @dataclass(frozen=True)
 class NatalizumabOrder:
     """A trigger order that is natalizumab; ``product`` is what the card should call it."""
 
     reference: str
-    product: str
+    product: Product
 
 
 @dataclass
 class PatientRecord:
     patient_reference: str | None = None
     birth_date: date | None = None
-    birth_date_precision: str = "day"
+    birth_date_precision: DatePrecision = DatePrecision.DAY
     phenotypes: list[PhenotypeEvidence] = field(default_factory=list)
     crohns: list[Evidence] = field(default_factory=list)
     relapses: list[Evidence] = field(default_factory=list)
@@ -217,5 +303,17 @@ class PatientRecord:
     pml_history: list[Evidence] = field(default_factory=list)
     pml_suspected: list[Evidence] = field(default_factory=list)
     hypersensitivity: list[Evidence] = field(default_factory=list)
+    conditions: list[ConditionFact] = field(default_factory=list)
+    observations: list[ObservationFact] = field(default_factory=list)
+    procedures: list[ProcedureFact] = field(default_factory=list)
     unavailable: frozenset[str] = frozenset()
     incomplete: dict[str, str] = field(default_factory=dict)  # prefetch key -> why cut short
+
+    def conditions_in(self, valueset: str) -> list[ConditionFact]:
+        return [fact for fact in self.conditions if valueset in fact.valuesets]
+
+    def observations_in(self, valueset: str) -> list[ObservationFact]:
+        return [fact for fact in self.observations if valueset in fact.valuesets]
+
+    def procedures_in(self, valueset: str) -> list[ProcedureFact]:
+        return [fact for fact in self.procedures if valueset in fact.valuesets]

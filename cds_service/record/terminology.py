@@ -14,7 +14,12 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from cds_service.knowledge.loader import TEXT_PATTERN_EXT, extension_values, knowledge
+from cds_service.knowledge.loader import (
+    TEXT_EXCLUDE_PATTERN_EXT,
+    TEXT_PATTERN_EXT,
+    extension_values,
+    knowledge,
+)
 from cds_service.record.reading import note_ill_typed, spend_text_budget
 from cds_service.record.text_patterns import TextPattern
 
@@ -43,23 +48,64 @@ class CodedConcept:
     display: str
 
 
+@dataclass(frozen=True)
+class Exclusions:
+    """What a ValueSet's ``compose.exclude`` and ``text-exclude-pattern`` take out again.
+
+    A concept with an excluded coding is not recognised by its text either: "B02.22
+    Postherpetic trigeminal neuralgia" with the text "herpes zoster neuralgia" stays out.
+    """
+
+    codes: frozenset[tuple[str, str]] = frozenset()
+    prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    pattern: TextPattern | None = None
+
+    def excludes_coding(self, system: str, normalised: str) -> bool:
+        if (system, normalised) in self.codes:
+            return True
+        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+
+
 @dataclass
 class ValueSetMatcher:
-    """Membership test for one ValueSet: explicit codes, ICD-10-CM ``is-a`` prefixes, text."""
+    """Membership test for one ValueSet: explicit codes, ICD-10-CM ``is-a`` prefixes, text,
+    minus its exclusions."""
 
     id: str
     title: str
     codes: dict[tuple[str, str], CodedConcept] = field(default_factory=dict)
     prefixes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     pattern: TextPattern | None = None
+    exclusions: Exclusions | None = None
     _text_cache: dict[str, bool] = field(default_factory=dict, repr=False)
     _systems: frozenset[str] | None = field(default=None, repr=False)
 
     def match_coding(self, system: str, code: str) -> bool:
         normalised = normalise_code(system, code)
+        if self.exclusions is not None and self.exclusions.excludes_coding(system, normalised):
+            return False
         if (system, normalised) in self.codes:
             return True
         return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+
+    def _excluded_concept(self, concept: dict[str, Any]) -> bool:
+        """The concept names an excluded code, so only its other codes may make it a member."""
+        exclusions = self.exclusions
+        if exclusions is None or not (exclusions.codes or exclusions.prefixes):
+            return False
+        return any(
+            exclusions.excludes_coding(system, normalise_code(system, code))
+            for system, code, _ in iter_codings(concept)
+            if system and code
+        )
+
+    def _excluded_text(self, text: str) -> bool:
+        exclusions = self.exclusions
+        return (
+            exclusions is not None
+            and exclusions.pattern is not None
+            and exclusions.pattern.search(text)
+        )
 
     def match_text(self, text: str) -> bool:
         """Pattern search, memoised: long records repeat the same few displays thousands of times.
@@ -77,7 +123,8 @@ class ValueSetMatcher:
                 return False
             if len(self._text_cache) >= TEXT_CACHE_SIZE:
                 self._text_cache.clear()
-            known = self._text_cache[text] = self.pattern.search(text)
+            known = self.pattern.search(text) and not self._excluded_text(text)
+            self._text_cache[text] = known
         return known
 
     def search_text(self, text: str) -> bool:
@@ -92,6 +139,8 @@ class ValueSetMatcher:
         """
         if not isinstance(concept, dict):
             return False
+        if self.exclusions is not None and self._excluded_concept(concept):
+            return bool(self.matching_codes(concept))
         codings = concept.get("coding")
         if isinstance(codings, list):
             systems = self.systems
@@ -170,7 +219,28 @@ def compile_valueset(valueset: Mapping[str, Any]) -> ValueSetMatcher:
     patterns = extension_values(dict(valueset), TEXT_PATTERN_EXT)
     if patterns:
         matcher.pattern = TextPattern(patterns, name=matcher.id)
+    matcher.exclusions = _exclusions(valueset, matcher.id)
     return matcher
+
+
+def _exclusions(valueset: Mapping[str, Any], valueset_id: str) -> Exclusions | None:
+    codes: set[tuple[str, str]] = set()
+    prefixes: dict[str, list[str]] = {}
+    for exclude in valueset.get("compose", {}).get("exclude", []):
+        system = str(exclude.get("system", ""))
+        for concept in exclude.get("concept", []):
+            codes.add((system, normalise_code(system, str(concept["code"]))))
+        for rule in exclude.get("filter", []):
+            if rule.get("op") != "is-a" or system != ICD10CM:
+                raise ValueError(f"{valueset_id}: only ICD-10-CM is-a filters are supported")
+            prefixes.setdefault(system, []).append(normalise_code(system, str(rule["value"])))
+    patterns = extension_values(dict(valueset), TEXT_EXCLUDE_PATTERN_EXT)
+    if not codes and not prefixes and not patterns:
+        return None
+    pattern = TextPattern(patterns, name=f"{valueset_id} (exclude)") if patterns else None
+    return Exclusions(
+        frozenset(codes), {system: tuple(v) for system, v in prefixes.items()}, pattern
+    )
 
 
 def merge(matchers: Iterable[ValueSetMatcher], merged_id: str) -> ValueSetMatcher:

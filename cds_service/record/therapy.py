@@ -21,7 +21,7 @@ from datetime import date, timedelta
 
 from cds_service.knowledge.loader import Thresholds
 from cds_service.record.dates import first_date, parse_fhir_date
-from cds_service.record.fhir import JSON, concept_name, reference_of
+from cds_service.record.fhir import JSON, reference_of
 from cds_service.record.model import Evidence, Exposure, NatalizumabUse, Therapy, UseKind
 
 # Records that say the drug was not (or not yet) given never count as exposure.
@@ -37,8 +37,11 @@ KINDS = {
 }
 
 
-def read_use(resource: JSON, concept: object) -> NatalizumabUse | None:
-    """A natalizumab record as a typed fact, or None when it says the drug was not given."""
+def read_use(resource: JSON, label: str) -> NatalizumabUse | None:
+    """A natalizumab record as a typed fact, or None when it says the drug was not given.
+
+    ``label`` names it on a card (the record's own name, else the knowledge data's).
+    """
     kind = KINDS.get(str(resource.get("resourceType")))
     status = resource.get("status")
     status = status if isinstance(status, str) else ""
@@ -54,7 +57,7 @@ def read_use(resource: JSON, concept: object) -> NatalizumabUse | None:
     else:
         start, end = _request_period(resource)
         recorded = parse_fhir_date(resource.get("authoredOn"))
-    evidence = Evidence(reference_of(resource), start, concept_name(concept) or "natalizumab")
+    evidence = Evidence(reference_of(resource), start, label)
     return NatalizumabUse(evidence, kind, status, start, end, recorded)
 
 

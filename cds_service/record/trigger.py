@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from cds_service.record.medications import relative_reference
+from cds_service.record.model import Product
 from cds_service.record.terminology import ValueSetMatcher, terminology
 
 JSON = Mapping[str, Any]
@@ -216,7 +217,7 @@ def scan_orders(orders: Sequence[Any], medications: Mapping[str, JSON]) -> Trigg
     return TriggerScan(tuple(found), tuple(unresolved))
 
 
-def product_name(order: JSON, medications: Mapping[str, JSON]) -> str:
+def product_name(order: JSON, medications: Mapping[str, JSON]) -> Product:
     """What a card should call the drug: Tyruko, Tysabri, else natalizumab.
 
     Every string naming the medication (concept texts and displays, reference display, the
@@ -253,7 +254,7 @@ def product_name(order: JSON, medications: Mapping[str, JSON]) -> str:
                     collect(concept)
     joined = " ".join(texts).lower()
     if "tyruko" in joined:
-        return "Tyruko"
+        return Product.TYRUKO
     if "tysabri" in joined:
-        return "Tysabri"
-    return "natalizumab"
+        return Product.TYSABRI
+    return Product.NATALIZUMAB

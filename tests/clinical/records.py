@@ -9,30 +9,37 @@ from __future__ import annotations
 
 import itertools
 from datetime import timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from cds_service.clinical.engine import assess
-from cds_service.clinical.findings import Finding
+from cds_service.clinical.findings import Finding, TopicValues
 from cds_service.knowledge.loader import knowledge
 from cds_service.record.model import (
+    ConditionFact,
     Evidence,
     JcvResult,
     JcvStatus,
     LesionKind,
+    LimitSource,
     MedicationUse,
     MriLesionCount,
     NatalizumabOrder,
     NatalizumabUse,
+    ObservationFact,
     PatientRecord,
     Phenotype,
     PhenotypeEvidence,
+    ProcedureFact,
+    Product,
+    UpperLimit,
     UseKind,
 )
 from cds_service.record.therapy import exposure, therapy
 from tests.clinical.fhir import NOW, TODAY
 
 T = knowledge().rules.thresholds
-ORDER = NatalizumabOrder("MedicationRequest/order-1", "Tysabri")
+V = TypeVar("V", bound=TopicValues)
+ORDER = NatalizumabOrder("MedicationRequest/order-1", Product.TYSABRI)
 _ids = itertools.count(1)
 
 
@@ -120,9 +127,77 @@ def record(
     return built
 
 
-def findings(patient: PatientRecord) -> dict[str, Finding]:
+def findings(patient: PatientRecord) -> dict[str, Finding[TopicValues]]:
     return {finding.topic: finding for finding in assess(patient, [ORDER], NOW)}
+
+
+def values_of(finding: Finding[TopicValues], kind: type[V]) -> V:
+    """The finding's typed values, checked to be of the topic's values type."""
+    assert isinstance(finding.values, kind), type(finding.values)
+    return finding.values
 
 
 def topics(patient: PatientRecord) -> dict[str, str]:
     return {topic: f.indicator.value for topic, f in findings(patient).items()}
+
+
+def condition_fact(
+    valueset: str,
+    onset_days: float | None,
+    *,
+    status: str | None = "active",
+    recorded_days: float | None = None,
+    abated: bool = False,
+    abatement_days: float | None = None,
+    description: str = "",
+) -> ConditionFact:
+    """A Condition in ``valueset`` begun ``onset_days`` ago (None: no onset)."""
+    onset = ago(onset_days) if onset_days is not None else None
+    recorded = ago(recorded_days) if recorded_days is not None else None
+    abatement = ago(abatement_days) if abatement_days is not None else None
+    return ConditionFact(
+        Evidence(f"Condition/c-{next(_ids)}", onset or recorded, description or valueset),
+        frozenset({valueset}),
+        status,
+        onset,
+        recorded,
+        abated or abatement is not None,
+        abatement,
+    )
+
+
+def result(
+    valueset: str,
+    days: float,
+    value: float | None,
+    unit: str = "",
+    *,
+    limit: float | None = None,
+    limit_unit: str | None = None,
+    flags: tuple[str, ...] = (),
+    comparator: str = "",
+    value_sets: tuple[str, ...] = (),
+) -> ObservationFact:
+    """An Observation in ``valueset`` ``days`` ago; ``limit_unit`` None means the result's."""
+    upper = (
+        UpperLimit(limit, unit if limit_unit is None else limit_unit, LimitSource.HIGH)
+        if limit is not None
+        else None
+    )
+    return ObservationFact(
+        Evidence(f"Observation/o-{next(_ids)}", ago(days), valueset, value, unit),
+        frozenset({valueset}),
+        comparator,
+        unit,
+        unit,
+        upper,
+        frozenset(value_sets),
+        frozenset(flags),
+    )
+
+
+def procedure_fact(valueset: str, days: float, description: str = "") -> ProcedureFact:
+    return ProcedureFact(
+        Evidence(f"Procedure/p-{next(_ids)}", ago(days), description or valueset),
+        frozenset({valueset}),
+    )

@@ -6,7 +6,13 @@ import re
 
 import pytest
 
-from cds_service.knowledge.loader import CITATION_EXT, TEXT_PATTERN_EXT, extension_values, knowledge
+from cds_service.knowledge.loader import (
+    CITATION_EXT,
+    TEXT_PATTERN_EXT,
+    Threshold,
+    extension_values,
+    knowledge,
+)
 from cds_service.record.terminology import terminology
 
 KB = knowledge()
@@ -126,26 +132,50 @@ def test_threshold_values_match_the_contract() -> None:
     assert {name: th.value for name, th in t.named().items()} == expected
 
 
-def test_displayed_intervals_agree_with_their_values() -> None:
-    """A card says "6 months" for 183 days: the spoken form must be the value, rounded."""
-    per_month = KB.rules.thresholds.days_per_month.value
+def test_spoken_intervals_are_derived_from_their_values() -> None:
+    """A card says "6 months" for 183 days: the spoken form is computed from the value (and
+    says the exact days when the value is not close to whole months), never typed beside it."""
+    per_month = 365.25 / 12
     for name, threshold in KB.rules.thresholds.named().items():
-        if not threshold.display:
-            continue
-        amount, unit = threshold.display.split()
+        amount, _, unit = threshold.spoken.partition(" ")
         if threshold.unit == "d" and unit.startswith("month"):
             assert round(threshold.value / per_month) == int(amount), name
+            assert abs(threshold.value / per_month - int(amount)) <= 0.1, name
         elif threshold.unit == "d" and unit.startswith("week"):
-            assert threshold.value == int(amount) * 7, name
+            assert abs(threshold.value / 7 - int(amount)) <= 0.1, name
         else:
-            assert threshold.value == int(amount), name
+            assert float(amount) == threshold.value, name
+
+
+@pytest.mark.parametrize(
+    ("value", "say_in", "spoken"),
+    [
+        (183, "mo", "6 months"),
+        (92, "mo", "3 months"),
+        (122, "mo", "4 months"),
+        (365, "mo", "12 months"),
+        (100, "mo", "100 days"),
+        (30, "mo", "1 month"),
+        (14, "wk", "2 weeks"),
+        (10, "wk", "10 days"),
+        (1, None, "1 day"),
+        (90, None, "90 days"),
+    ],
+)
+def test_a_day_count_is_spoken_in_months_or_weeks_only_when_exact(
+    value: float, say_in: str | None, spoken: str
+) -> None:
+    threshold = Threshold(value=value, unit="d", statement="test", citations=("x",), say_in=say_in)
+    assert threshold.spoken == spoken
+    assert threshold.literal == f"{value:g} day{'s' if value != 1 else ''}"
 
 
 def test_product_rules_name_only_known_thresholds() -> None:
-    names = KB.rules.thresholds.named()
+    """Shared thresholds, or the rule's own (``thresholds`` of its rules.json entry)."""
+    shared = KB.rules.thresholds.named()
     for rule in KB.rules.rules:
         for placeholder in re.findall(r"{(\w+)}", rule.product_rule):
-            assert placeholder in names, (rule.id, placeholder)
+            assert placeholder in shared or placeholder in rule.thresholds, (rule.id, placeholder)
 
 
 def test_rules_shown_on_cards_cite_no_internal_document() -> None:
@@ -159,7 +189,7 @@ def test_rules_shown_on_cards_cite_no_internal_document() -> None:
 
 def test_risk_table_covers_every_jcv_stratum() -> None:
     from cds_service.clinical.jcv import JcvSummary
-    from cds_service.clinical.pml_risk import select_stratum
+    from cds_service.clinical.topics.pml_risk import select_stratum
     from cds_service.record.model import Evidence, JcvResult, JcvStatus
 
     def summary(status: JcvStatus, index: float | None) -> JcvSummary:
@@ -184,4 +214,4 @@ def test_codesystems_served_are_complete() -> None:
         "mri-gd-enhancing-lesions",
         "anti-jcv-antibody",
     }
-    assert len(TOPICS) == 14
+    assert len(TOPICS) == 18

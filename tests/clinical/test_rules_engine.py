@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from cds_service.clinical.engine import TOPIC_ORDER, assess
+from cds_service.clinical.engine import assess
 from cds_service.clinical.jcv import summarise_jcv
 from cds_service.knowledge.loader import knowledge
 from cds_service.record.model import JcvStatus, Phenotype
@@ -36,6 +36,10 @@ SAFETY = [
     "natalizumab-hypersensitivity",
     "immunocompromised",
     "concomitant-immunotherapy",
+    "herpes-infection",
+    "liver-injury",
+    "thrombocytopenia",
+    "pregnancy",
 ]
 MONITORING = ["pml-risk", "jcv-test-due", "mri-due"]
 
@@ -78,9 +82,12 @@ def test_pediatric_below_the_adult_age(birth: date, pediatric: bool) -> None:
 
 
 def test_cards_are_ordered_by_indicator_then_indication_safety_monitoring() -> None:
-    assert (*INDICATION, "pediatric-patient", *SAFETY, *MONITORING) == TOPIC_ORDER
-    card_topics = {c["code"] for c in knowledge().codesystems["card-topic"]["concept"]}
-    assert set(TOPIC_ORDER) == card_topics
+    defined = knowledge().topics
+    by_order = tuple(sorted(defined, key=lambda code: defined[code].order))
+    assert (*INDICATION, "pediatric-patient", *SAFETY, *MONITORING) == by_order
+    groups = {code: defined[code].group.value for code in defined}
+    assert {code for code, group in groups.items() if group == "indication"} == set(INDICATION)
+    assert {code for code, group in groups.items() if group == "monitoring"} == set(MONITORING)
     patient = record(
         phenotypes=(phenotype(Phenotype.PPMS),),
         birth_date=_birthday(16),

@@ -8,6 +8,11 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.clinical.topics.indication import (
+    ProgressiveValues,
+    ReviewValues,
+    UndeterminedValues,
+)
 from cds_service.record.model import LesionKind, Phenotype
 from tests.clinical.records import (
     T,
@@ -18,6 +23,7 @@ from tests.clinical.records import (
     phenotype,
     record,
     topics,
+    values_of,
 )
 from tests.examples.topics import INDICATION_TOPICS
 
@@ -37,7 +43,7 @@ def test_free_text_mri_alone_leaves_spms_undetermined_and_is_named() -> None:
     patient = record(phenotypes=(SPMS,), mri_exams=[mri])
     finding = findings(patient)["ms-activity-undetermined"]
     assert finding.indicator.value == "warning"
-    assert finding.values["unassessed_mris"] == [mri]
+    assert values_of(finding, UndeterminedValues).unassessed_mris == (mri,)
     assert mri in finding.evidence
 
 
@@ -45,7 +51,7 @@ def test_gadolinium_count_of_zero_alone_is_not_non_activity() -> None:
     gd = lesions(30, 0, LesionKind.GD_ENHANCING)
     patient = record(phenotypes=(SPMS,), mri_lesion_counts=[gd], mri_exams=[gd.evidence])
     finding = findings(patient)["ms-activity-undetermined"]
-    assert finding.values["gd_only"] == [gd.evidence]
+    assert values_of(finding, UndeterminedValues).gd_only == (gd.evidence,)
 
 
 @pytest.mark.parametrize(
@@ -100,8 +106,9 @@ def test_spms_on_current_therapy_without_activity_is_a_review_not_a_warning() ->
     )
     finding = findings(patient)["spms-on-natalizumab-review"]
     assert finding.indicator.value == "info"
-    assert finding.values["on_therapy"] is True
-    assert finding.values["latest_assessment"] == patient.mri_lesion_counts[0].evidence
+    review = values_of(finding, ReviewValues)
+    assert review.on_therapy is True
+    assert review.latest_assessment == patient.mri_lesion_counts[0].evidence
 
 
 def test_spms_on_current_therapy_with_no_assessment_at_all_is_a_review() -> None:
@@ -146,7 +153,7 @@ def test_ppms_is_not_indicated_and_says_whether_therapy_is_current(on_therapy: b
     finding = findings(record(phenotypes=(phenotype(Phenotype.PPMS),), uses=uses))[
         "progressive-ms-not-indicated"
     ]
-    assert finding.values["on_therapy"] is on_therapy
+    assert values_of(finding, ProgressiveValues).on_therapy is on_therapy
 
 
 @pytest.mark.parametrize(("on_therapy", "indicator"), [(True, "info"), (False, "warning")])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.clinical.topics.monitoring import JcvTestDueValues, MriDueValues
 from cds_service.record.model import JcvStatus, Phenotype
 from tests.clinical.records import (
     T,
@@ -14,6 +15,7 @@ from tests.clinical.records import (
     phenotype,
     prior_immunosuppressant,
     record,
+    values_of,
 )
 
 RRMS = phenotype(Phenotype.RRMS)
@@ -26,7 +28,7 @@ def mri(days: int) -> list[object]:
 
 def mri_rule(**facts: object) -> str | None:
     finding = findings(record(phenotypes=(RRMS,), **facts)).get("mri-due")  # type: ignore[arg-type]
-    return None if finding is None else str(finding.values["rule"])
+    return None if finding is None else values_of(finding, MriDueValues).rule.value
 
 
 def _around(days: float) -> list[tuple[int, bool]]:
@@ -97,7 +99,8 @@ def test_jcv_retest_waived_for_positive_with_prior_immunosuppressant() -> None:
         jcv_results=[jcv(old, JcvStatus.NEGATIVE, 0.1)],
         prior_immunosuppressants=prior,
     )
-    assert findings(negative)["jcv-test-due"].values["reason"] == "outdated"
+    due = values_of(findings(negative)["jcv-test-due"], JcvTestDueValues)
+    assert due.reason.value == "outdated"
 
 
 def test_jcv_retest_waived_above_the_index_threshold() -> None:

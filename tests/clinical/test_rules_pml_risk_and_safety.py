@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 
 from cds_service.cards.render import render_cards
+from cds_service.clinical.topics.pml_risk import PmlRiskValues
+from cds_service.clinical.topics.safety import ConcomitantValues, PmlHistoryValues
 from cds_service.knowledge.loader import knowledge
 from cds_service.record.model import JcvStatus, Phenotype
 from tests.clinical.records import (
@@ -17,6 +19,7 @@ from tests.clinical.records import (
     phenotype,
     prior_immunosuppressant,
     record,
+    values_of,
 )
 
 ABOVE = int(T.pml_critical_exposure_above_months.value)
@@ -42,7 +45,7 @@ def test_the_critical_band_agrees_with_the_table_band() -> None:
         uses=tuple(monthly_infusions(ABOVE + 1)),
         jcv_results=[jcv(10, JcvStatus.POSITIVE, 2.0)],
     )
-    band = findings(patient)["pml-risk"].values["band"]
+    band = values_of(findings(patient)["pml-risk"], PmlRiskValues).band
     assert band == table.exposure_bands[1]
     assert table.exposure_bands[0].max_months == ABOVE
 
@@ -59,7 +62,7 @@ def test_unverified_prior_is_first_band_says_so_beside_the_number() -> None:
         prior_immunosuppressants=[prior_immunosuppressant()],
     )
     finding = findings(patient)["pml-risk"]
-    card = render_cards([finding], patient, [ORDER])[0]
+    card = render_cards([finding], patient, [ORDER]).cards[0]
     figure = f"{stratum.estimates_per_1000[0]:g}"
     assert f"~{figure}/1,000 (unverified)" in card["summary"]
     assert f"**{figure} per 1,000 patients** — **unverified**" in card["detail"]
@@ -79,14 +82,14 @@ def test_jcv_dna_detected_is_suspected_pml_while_recent(days: int, suspected: bo
     finding = findings(patient).get("pml-history")
     assert (finding is not None) is suspected
     if finding is not None:
-        assert finding.values == {"history": False, "suspected": True}
+        assert finding.values == PmlHistoryValues(history=False, suspected=True)
 
 
 def test_suspected_pml_is_critical_and_worded_withhold_until_excluded() -> None:
     patient = record(phenotypes=(RRMS,), pml_suspected=[evidence("Condition", 5, "possible PML")])
     finding = findings(patient)["pml-history"]
     assert finding.indicator.value == "critical"
-    card = render_cards([finding], patient, [ORDER])[0]
+    card = render_cards([finding], patient, [ORDER]).cards[0]
     assert "withhold natalizumab until PML is excluded" in card["summary"]
     assert "first sign or symptom suggestive of PML" in card["detail"]
 
@@ -94,8 +97,8 @@ def test_suspected_pml_is_critical_and_worded_withhold_until_excluded() -> None:
 def test_pml_history_is_contraindicated_whatever_else() -> None:
     patient = record(phenotypes=(RRMS,), pml_history=[evidence("Condition", 2000, "PML")])
     finding = findings(patient)["pml-history"]
-    assert finding.values == {"history": True, "suspected": False}
-    card = render_cards([finding], patient, [ORDER])[0]
+    assert finding.values == PmlHistoryValues(history=True, suspected=False)
+    card = render_cards([finding], patient, [ORDER]).cards[0]
     assert card["summary"].startswith("Contraindicated")
 
 
@@ -104,7 +107,7 @@ def test_hypersensitivity_wording_is_any_reaction() -> None:
         phenotypes=(RRMS,), hypersensitivity=[evidence("AllergyIntolerance", 100, "rash")]
     )
     finding = findings(patient)["natalizumab-hypersensitivity"]
-    card = render_cards([finding], patient, [ORDER])[0]
+    card = render_cards([finding], patient, [ORDER]).cards[0]
     assert "a hypersensitivity reaction" in card["summary"]
     assert "not only a serious one" in card["detail"]
     assert "serious hypersensitivity" not in card["detail"]
@@ -117,5 +120,6 @@ def test_immunocompromised_and_concomitant_are_independent_of_the_indication() -
     )
     found = findings(patient)
     assert found["immunocompromised"].indicator.value == "warning"
-    assert found["concomitant-immunotherapy"].values["drugs"] == ["fingolimod"]
+    concomitant = values_of(found["concomitant-immunotherapy"], ConcomitantValues)
+    assert concomitant.drugs == ("fingolimod",)
     assert "no-approved-indication" in found

@@ -27,6 +27,48 @@ PATTERNED = sorted(
 )
 
 RECOGNISED: dict[str, list[str]] = {
+    "delivery-procedures": [
+        "Caesarean section",
+        "Cesarean delivery",
+        "C-section",
+        "Spontaneous vaginal delivery",
+        "Delivery of the baby",
+        "Labour and delivery",
+    ],
+    "herpes-infection-active": [
+        "Herpes zoster",
+        "Herpes simplex labialis",
+        "Genital herpes",
+        "HSV-2 infection",
+        "Shingles",
+        "Varicella",
+        "VZV reactivation",
+        "Chickenpox",
+    ],
+    "herpes-infection-cns": [
+        "Herpes simplex encephalitis",
+        "HSV-1 meningitis",
+        "Varicella zoster myelitis",
+        "Encephalitis due to herpes simplex virus",
+        "Acute retinal necrosis",
+    ],
+    "liver-injury-conditions": [
+        "Acute liver failure",
+        "Hepatic failure",
+        "Drug-induced liver injury",
+        "DILI",
+        "Jaundice",
+        "Icterus",
+    ],
+    "pregnancy-conditions": ["Pregnant", "Pregnancy, 12 weeks", "22 weeks gestation"],
+    "pregnancy-status-not-pregnant": ["Not pregnant", "  not pregnant "],
+    "pregnancy-status-pregnant": ["Pregnant", " pregnant "],
+    "thrombocytopenia-conditions": [
+        "Thrombocytopenia",
+        "Immune thrombocytopenic purpura",
+        "ITP",
+        "Drug-induced thrombocytopenia",
+    ],
     "jcv-dna": [
         "JC virus DNA PCR",
         "JCV PCR, CSF",
@@ -142,6 +184,44 @@ RECOGNISED: dict[str, list[str]] = {
 }
 
 NOT_RECOGNISED: dict[str, list[str]] = {
+    "delivery-procedures": ["Drug delivery", "Home delivery of oxygen", "Delivery note"],
+    "herpes-infection-active": [
+        "Postherpetic neuralgia",
+        "Herpes zoster vaccine",
+        "Varicella immunisation",
+        "History of shingles",
+        "VZV IgG serology",
+        "No herpes",
+    ],
+    "herpes-infection-cns": [
+        "Herpes zoster",
+        "Bacterial meningitis",
+        "Viral encephalitis",
+        "Ruled out herpes encephalitis",
+    ],
+    "liver-injury-conditions": [
+        "Fatty liver",
+        "Neonatal jaundice",
+        "No jaundice",
+        "Liver function test",
+    ],
+    "pregnancy-conditions": [
+        "Not pregnant",
+        "Non-pregnant",
+        "History of pregnancy",
+        "Pregnancy test",
+        "Possible pregnancy",
+        "Postpartum",
+        "Contraception counselling",
+    ],
+    "pregnancy-status-not-pregnant": ["Pregnant", "Not pregnant, per patient"],
+    "pregnancy-status-pregnant": ["Not pregnant", "Pregnant?", "Possibly pregnant"],
+    "thrombocytopenia-conditions": [
+        "Thrombocytosis",
+        "Neonatal thrombocytopenia",
+        "No thrombocytopenia",
+        "Platelet count",
+    ],
     "anti-jcv-antibody": [
         "JC virus DNA PCR",
         "EBV antibody",

@@ -8,14 +8,46 @@ yearly on therapy, every 3-4 months at high PML risk (MAGNIMS 2015); the shortes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
+from enum import StrEnum
 
-from cds_service.clinical.findings import Finding, Indicator
-from cds_service.clinical.indication import ms_or_cis
+from cds_service.clinical.findings import Finding, Indicator, TopicValues
 from cds_service.clinical.jcv import summarise_jcv
+from cds_service.clinical.registry import emits, rule
+from cds_service.clinical.topics.indication import ms_or_cis
 from cds_service.clinical.windows import latest, recent, within
-from cds_service.knowledge.loader import Rules
-from cds_service.record.model import JcvStatus, PatientRecord
+from cds_service.knowledge.loader import Rules, Threshold
+from cds_service.record.model import Exposure, JcvStatus, PatientRecord
+
+
+class JcvDueReason(StrEnum):
+    NO_RESULT = "no-result"
+    INDETERMINATE = "indeterminate"
+    OUTDATED = "outdated"
+
+
+@dataclass(frozen=True)
+class JcvTestDueValues(TopicValues):
+    reason: JcvDueReason
+    status: JcvStatus | None
+
+
+class MriRule(StrEnum):
+    """The MRI interval rules; the shortest that applies sets the interval."""
+
+    START = "start"
+    ON_THERAPY = "on-therapy"
+    HIGH_RISK = "high-risk"
+
+
+@dataclass(frozen=True)
+class MriDueValues(TopicValues):
+    rule: MriRule
+    interval_days: int
+    exposure: Exposure
+    on_therapy: bool
+    jcv_positive: bool
 
 
 def retest_waived(record: PatientRecord, rules: Rules) -> bool:
@@ -28,7 +60,10 @@ def retest_waived(record: PatientRecord, rules: Rules) -> bool:
     return high_index or bool(record.prior_immunosuppressants)
 
 
-def jcv_test_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:
+@rule(emits("jcv-test-due", JcvTestDueValues, Indicator.WARNING))
+def jcv_test_due(
+    record: PatientRecord, now: datetime, rules: Rules
+) -> Finding[JcvTestDueValues] | None:
     if retest_waived(record, rules):
         return None
     thresholds = rules.thresholds
@@ -36,11 +71,11 @@ def jcv_test_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding 
     last = summary.latest
     retest_days = thresholds.jcv_retest_days.value
     if last is None:
-        reason = "no-result"
+        reason = JcvDueReason.NO_RESULT
     elif last.status is JcvStatus.INDETERMINATE:
-        reason = "indeterminate"
+        reason = JcvDueReason.INDETERMINATE
     elif not within(last.evidence.date, now.date(), retest_days):
-        reason = "outdated"
+        reason = JcvDueReason.OUTDATED
     else:
         return None
     return Finding(
@@ -48,7 +83,7 @@ def jcv_test_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding 
         indicator=Indicator.WARNING,
         evidence=(last.parts or (last.evidence,)) if last else (),
         citations=rules.rule("jcv-test-due").citations,
-        values={"reason": reason, "status": summary.status},
+        values=JcvTestDueValues(reason, summary.status),
         suggestions=("anti-jcv-test",),
     )
 
@@ -59,25 +94,31 @@ def high_pml_risk(record: PatientRecord, rules: Rules) -> bool:
     return summarise_jcv(record).positive and record.exposure.months >= minimum
 
 
-def mri_intervals(record: PatientRecord, rules: Rules) -> dict[str, float]:
-    """Every MRI rule that applies now, by name, with its interval in days."""
+def mri_interval(rule: MriRule, rules: Rules) -> Threshold:
+    """The threshold that holds each MRI rule's interval."""
     thresholds = rules.thresholds
-    applicable: dict[str, float] = {}
-    if record.therapy.current:
-        applicable["on-therapy"] = thresholds.mri_on_therapy_days.value
-    else:
-        applicable["start"] = thresholds.mri_start_days.value
+    return {
+        MriRule.START: thresholds.mri_start_days,
+        MriRule.ON_THERAPY: thresholds.mri_on_therapy_days,
+        MriRule.HIGH_RISK: thresholds.mri_high_risk_days,
+    }[rule]
+
+
+def mri_intervals(record: PatientRecord, rules: Rules) -> dict[MriRule, float]:
+    """Every MRI rule that applies now, with its interval in days."""
+    applicable = [MriRule.ON_THERAPY if record.therapy.current else MriRule.START]
     if high_pml_risk(record, rules):
-        applicable["high-risk"] = thresholds.mri_high_risk_days.value
-    return applicable
+        applicable.append(MriRule.HIGH_RISK)
+    return {item: mri_interval(item, rules).value for item in applicable}
 
 
-def mri_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:
+@rule(emits("mri-due", MriDueValues, Indicator.WARNING))
+def mri_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding[MriDueValues] | None:
     """For MS or CIS only (not Crohn's disease): the shortest applicable interval decides."""
     if not ms_or_cis(record):
         return None
     intervals = mri_intervals(record, rules)
-    rule, days = min(intervals.items(), key=lambda item: (item[1], item[0]))
+    chosen, days = min(intervals.items(), key=lambda item: (item[1], item[0].value))
     if recent(record.mri_exams, now.date(), days):
         return None
     last = latest(record.mri_exams)
@@ -86,11 +127,12 @@ def mri_due(record: PatientRecord, now: datetime, rules: Rules) -> Finding | Non
         indicator=Indicator.WARNING,
         evidence=(last,) if last else (),
         citations=rules.rule("mri-due").citations,
-        values={
-            "rule": rule,
-            "interval_days": int(days),
-            "months": record.exposure.months,
-            "jcv_positive": summarise_jcv(record).positive,
-        },
+        values=MriDueValues(
+            rule=chosen,
+            interval_days=int(days),
+            exposure=record.exposure,
+            on_therapy=record.therapy.current,
+            jcv_positive=summarise_jcv(record).positive,
+        ),
         suggestions=("brain-mri",),
     )

@@ -6,12 +6,33 @@ knowledge data (US label section 5.1 and the index-stratified literature it cite
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
-from cds_service.clinical.findings import Finding, Indicator
+from cds_service.clinical.findings import Finding, Indicator, TopicValues
 from cds_service.clinical.jcv import JcvSummary, summarise_jcv
-from cds_service.knowledge.loader import PmlRiskTable, RiskStratum, Rules
-from cds_service.record.model import JcvStatus, PatientRecord
+from cds_service.clinical.registry import emits, rule
+from cds_service.knowledge.loader import ExposureBand, PmlRiskTable, RiskStratum, Rules
+from cds_service.record.model import Exposure, JcvStatus, PatientRecord
+
+
+@dataclass(frozen=True)
+class PmlRiskValues(TopicValues):
+    """The patient's stratum and the estimate the card shows (with its verification state)."""
+
+    status: JcvStatus
+    index: float | None
+    exposure: Exposure
+    prior_immunosuppressants: tuple[str, ...]
+    stratum: RiskStratum | None
+    band: ExposureBand
+    estimate: float | None
+    estimate_verified: bool
+    beyond_table: bool
+
+    @property
+    def months(self) -> int:
+        return self.exposure.months
 
 
 def select_stratum(table: PmlRiskTable, summary: JcvSummary, prior_is: bool) -> RiskStratum | None:
@@ -44,7 +65,8 @@ def exposure_band(table: PmlRiskTable, months: int) -> tuple[int, bool]:
     return len(table.exposure_bands) - 1, True
 
 
-def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding | None:
+@rule(emits("pml-risk", PmlRiskValues, Indicator.INFO, Indicator.WARNING, Indicator.CRITICAL))
+def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding[PmlRiskValues] | None:
     summary = summarise_jcv(record)
     if summary.status is None:
         return None
@@ -77,18 +99,17 @@ def pml_risk(record: PatientRecord, now: datetime, rules: Rules) -> Finding | No
         indicator=indicator,
         evidence=tuple(evidence),
         citations=tuple(citations),
-        values={
-            "status": summary.status.value,
-            "index": index,
-            "months": months,
-            "exposure": record.exposure,
-            "prior_immunosuppressants": sorted({u.name for u in record.prior_immunosuppressants}),
-            "stratum": stratum,
-            "band": table.exposure_bands[band],
-            "estimate": stratum.estimates_per_1000[band] if stratum else None,
-            "estimate_verified": table.estimate_verified(stratum, band) if stratum else False,
-            "beyond_table": beyond,
-            "unit": table.unit,
-            "caveat": table.caveat,
-        },
+        values=PmlRiskValues(
+            status=summary.status,
+            index=index,
+            exposure=record.exposure,
+            prior_immunosuppressants=tuple(
+                sorted({u.name for u in record.prior_immunosuppressants})
+            ),
+            stratum=stratum,
+            band=table.exposure_bands[band],
+            estimate=stratum.estimates_per_1000[band] if stratum else None,
+            estimate_verified=table.estimate_verified(stratum, band) if stratum else False,
+            beyond_table=beyond,
+        ),
     )

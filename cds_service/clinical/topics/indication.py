@@ -7,13 +7,59 @@ suppressed by the drug is a response, not proof of non-active disease.
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from enum import StrEnum
 
 from cds_service.clinical.activity import assess_activity
-from cds_service.clinical.findings import Finding, Indicator
+from cds_service.clinical.findings import Finding, Indicator, NoValues, TopicValues
+from cds_service.clinical.registry import emits, rule
 from cds_service.knowledge.loader import Rules
 from cds_service.record.model import Evidence, PatientRecord, Phenotype, PhenotypeEvidence
+
+
+class Indication(StrEnum):
+    """The labelled indication a natalizumab-indicated finding rests on."""
+
+    CIS = "cis"
+    RRMS = "rrms"
+    ACTIVE_SPMS = "active-spms"
+    CROHNS = "crohns"
+
+
+class ProgressiveKind(StrEnum):
+    PPMS = "ppms"
+    NON_ACTIVE_SPMS = "non-active-spms"
+
+
+@dataclass(frozen=True)
+class IndicatedValues(TopicValues):
+    indication: Indication
+
+
+@dataclass(frozen=True)
+class ProgressiveValues(TopicValues):
+    kind: ProgressiveKind
+    on_therapy: bool
+
+
+@dataclass(frozen=True)
+class ReviewValues(TopicValues):
+    on_therapy: bool
+    latest_assessment: Evidence | None
+    last_exposure: date | None
+
+
+@dataclass(frozen=True)
+class UndeterminedValues(TopicValues):
+    unassessed_mris: tuple[Evidence, ...]
+    gd_only: tuple[Evidence, ...]
+    latest_assessment: Evidence | None
+
+
+@dataclass(frozen=True)
+class UnspecifiedValues(TopicValues):
+    on_therapy: bool
 
 
 def select_phenotype(record: PatientRecord) -> PhenotypeEvidence | None:
@@ -38,7 +84,20 @@ def ms_or_cis(record: PatientRecord) -> bool:
     return select_phenotype(record) is not None
 
 
-def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Finding:
+def crohns_indication(record: PatientRecord) -> bool:
+    """The indication is Crohn's disease: it is recorded and no MS or CIS is."""
+    return not ms_or_cis(record) and bool(record.crohns)
+
+
+@rule(
+    emits("natalizumab-indicated", IndicatedValues, Indicator.INFO),
+    emits("progressive-ms-not-indicated", ProgressiveValues, Indicator.WARNING),
+    emits("spms-on-natalizumab-review", ReviewValues, Indicator.INFO),
+    emits("ms-activity-undetermined", UndeterminedValues, Indicator.WARNING),
+    emits("ms-phenotype-unspecified", UnspecifiedValues, Indicator.WARNING, Indicator.INFO),
+    emits("no-approved-indication", NoValues, Indicator.WARNING),
+)
+def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Finding[TopicValues]:
     chosen = select_phenotype(record)
     if chosen is None:
         if record.crohns:
@@ -47,22 +106,25 @@ def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Fin
                 Indicator.INFO,
                 tuple(record.crohns),
                 rules,
-                indication="crohns",
+                IndicatedValues(Indication.CROHNS),
             )
-        return _finding("no-approved-indication", Indicator.WARNING, (), rules)
+        return _finding("no-approved-indication", Indicator.WARNING, (), rules, NoValues())
 
     phenotype = chosen.phenotype
     base = (chosen.evidence,)
     on_therapy = record.therapy.current
     if phenotype.relapsing:
+        indication = Indication.CIS if phenotype is Phenotype.CIS else Indication.RRMS
         return _finding(
-            "natalizumab-indicated", Indicator.INFO, base, rules, indication=phenotype.value
+            "natalizumab-indicated", Indicator.INFO, base, rules, IndicatedValues(indication)
         )
     if phenotype is Phenotype.UNSPECIFIED:
         # Before ICD-10-CM FY2026, G35 was the only MS code: on a continuation it is a coding
         # gap to close, not a doubt about the indication worth a warning on every order.
         indicator = Indicator.INFO if on_therapy else Indicator.WARNING
-        return _finding("ms-phenotype-unspecified", indicator, base, rules, on_therapy=on_therapy)
+        return _finding(
+            "ms-phenotype-unspecified", indicator, base, rules, UnspecifiedValues(on_therapy)
+        )
     if phenotype is Phenotype.PPMS:
         return _with_alternatives(
             _finding(
@@ -70,8 +132,7 @@ def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Fin
                 Indicator.WARNING,
                 (*base, *_current_by(record)),
                 rules,
-                indication="PPMS",
-                on_therapy=on_therapy,
+                ProgressiveValues(ProgressiveKind.PPMS, on_therapy),
             ),
             [c for alt in rules.alternatives.ppms for c in alt.citations],
         )
@@ -85,11 +146,10 @@ def _current_by(record: PatientRecord) -> tuple[Evidence, ...]:
 
 def _assess_spms(
     record: PatientRecord, chosen: PhenotypeEvidence, now: datetime, rules: Rules
-) -> Finding:
+) -> Finding[TopicValues]:
     """Active -> indicated; on therapy -> review; non-active off treatment -> not indicated;
     only on-treatment non-activity (a restart) -> review; nothing assessed -> undetermined."""
     activity = assess_activity(record, now, rules)
-    window = int(rules.thresholds.activity_window_days.value)
     latest = activity.latest_assessment
     if activity.active:
         return _finding(
@@ -97,7 +157,7 @@ def _assess_spms(
             Indicator.INFO,
             (chosen.evidence, *activity.active),
             rules,
-            indication="active SPMS",
+            IndicatedValues(Indication.ACTIVE_SPMS),
         )
     therapy = record.therapy
     if therapy.current or (activity.on_treatment and not activity.non_active):
@@ -106,10 +166,7 @@ def _assess_spms(
             Indicator.INFO,
             (chosen.evidence, *_current_by(record), *activity.on_treatment, *activity.non_active),
             rules,
-            on_therapy=therapy.current,
-            latest_assessment=latest,
-            last_exposure=therapy.last_exposure,
-            unassessed_mris=list(activity.unassessed_mris),
+            ReviewValues(therapy.current, latest, therapy.last_exposure),
         )
     if activity.non_active:
         alternatives = rules.alternatives
@@ -119,8 +176,7 @@ def _assess_spms(
                 Indicator.WARNING,
                 (chosen.evidence, *activity.non_active),
                 rules,
-                indication="non-active SPMS",
-                on_therapy=False,
+                ProgressiveValues(ProgressiveKind.NON_ACTIVE_SPMS, on_therapy=False),
             ),
             [
                 *alternatives.non_active_spms_citations,
@@ -132,15 +188,11 @@ def _assess_spms(
         Indicator.WARNING,
         (chosen.evidence, *activity.unassessed_mris),
         rules,
-        indication="SPMS",
-        window_days=window,
-        unassessed_mris=list(activity.unassessed_mris),
-        gd_only=list(activity.gd_only),
-        latest_assessment=latest,
+        UndeterminedValues(activity.unassessed_mris, activity.gd_only, latest),
     )
 
 
-def _with_alternatives(finding: Finding, citations: list[str]) -> Finding:
+def _with_alternatives(finding: Finding[TopicValues], citations: list[str]) -> Finding[TopicValues]:
     """The card names alternative therapies, so it cites their labels too."""
     merged = list(finding.citations)
     merged += [c for c in dict.fromkeys(citations) if c not in merged]
@@ -152,12 +204,6 @@ def _finding(
     indicator: Indicator,
     evidence: tuple[Evidence, ...],
     rules: Rules,
-    **values: object,
-) -> Finding:
-    return Finding(
-        topic=topic,
-        indicator=indicator,
-        evidence=evidence,
-        citations=rules.rule(topic).citations,
-        values=dict(values),
-    )
+    values: TopicValues,
+) -> Finding[TopicValues]:
+    return Finding(topic, indicator, evidence, rules.rule(topic).citations, values)
