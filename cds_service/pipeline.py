@@ -54,6 +54,8 @@ class Evaluation:
     skipped_resources: int = 0
     #: Topics whose card was replaced by its minimal fallback (a defect; see ``cards.render``).
     card_fallbacks: list[str] = field(default_factory=list)
+    #: Topics answered as "not assessed" because their rule raised (a defect; ``clinical.engine``).
+    rules_failed: list[str] = field(default_factory=list)
 
 
 def evaluate(data: HookData, now: datetime) -> Evaluation:
@@ -75,6 +77,7 @@ def evaluate(data: HookData, now: datetime) -> Evaluation:
         topics=[card["source"]["topic"]["code"] for card in rendered.cards],
         skipped_resources=len(built.skipped),
         card_fallbacks=rendered.fallbacks,
+        rules_failed=rendered.not_assessed,
     )
 
 
