@@ -350,6 +350,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.card_fallbacks.labels(topic).inc()
         for topic in result.rules_failed:
             metrics.rule_failures.labels(topic).inc()
+        if result.assessment_failed:
+            metrics.assessment_failures.inc()
         audit.record(service.id, result.hook_instance, result.body["cards"])
         return JSONBytesResponse(result.body)
 

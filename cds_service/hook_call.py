@@ -47,6 +47,7 @@ class CallResult:
     skipped_resources: int = 0
     card_fallbacks: list[str] = field(default_factory=list)
     rules_failed: list[str] = field(default_factory=list)
+    assessment_failed: bool = False
 
 
 def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime) -> Evaluation:
@@ -151,4 +152,5 @@ async def answer_hook_call(
         skipped_resources=result.skipped_resources + data.skipped_entries,
         card_fallbacks=result.card_fallbacks,
         rules_failed=result.rules_failed,
+        assessment_failed=result.failed,
     )

@@ -318,8 +318,15 @@ _NOT_ASSESSED_SUBJECT = {
 }
 
 
+#: What the one card says when the whole assessment failed (``whole_assessment_failed_card``).
+_WHOLE_ASSESSMENT = "This natalizumab order's checks (indication, safety, monitoring)"
+
+
 def not_assessed_card(
-    finding: Finding[TopicValues], notes: Sequence[DataNote], kb: Knowledge
+    finding: Finding[TopicValues],
+    notes: Sequence[DataNote],
+    kb: Knowledge,
+    subject: str | None = None,
 ) -> dict[str, Any]:
     """The card for a rule that raised (``NotAssessed``): the check did not run, so the card
     says so instead of letting the absence of a card read as "nothing found". Only knowledge
@@ -327,7 +334,7 @@ def not_assessed_card(
     definition = kb.topics.get(finding.topic)
     display = definition.display if definition is not None else finding.topic
     group = definition.group if definition is not None else TopicGroup.SAFETY
-    subject = _NOT_ASSESSED_SUBJECT[group].format(display=display)
+    subject = subject or _NOT_ASSESSED_SUBJECT[group].format(display=display)
     parts = [
         f"The service could not assess **{escape_knowledge(subject)}** for this natalizumab "
         "order: the check failed with an internal error (logged and counted). Nothing was "
@@ -355,6 +362,20 @@ def not_assessed_card(
     if finding.indicator is not Indicator.INFO:
         card["overrideReasons"] = _override_reasons(kb)
     return Card.model_validate(card).wire()
+
+
+def whole_assessment_failed_card(topic: str, kb: Knowledge | None = None) -> dict[str, Any]:
+    """The one card for a natalizumab order whose assessment failed as a whole (record building
+    or the engine raised: a defect). ``topic`` is the indication rule's "not assessed" topic,
+    so the card stands where the indication card would."""
+    kb = kb or knowledge()
+    finding: Finding[TopicValues] = Finding(
+        topic, Indicator.WARNING, (), (), NotAssessed("whole assessment")
+    )
+    definition = kb.topics.get(topic)
+    if definition is not None and Indicator.WARNING not in definition.indicators:
+        finding = Finding(topic, definition.most_severe, (), (), finding.values)
+    return not_assessed_card(finding, (), kb, subject=_WHOLE_ASSESSMENT)
 
 
 @dataclass

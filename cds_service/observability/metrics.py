@@ -54,6 +54,12 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.assessment_failures = Counter(
+            "cds_assessment_failures",
+            "Natalizumab calls whose whole assessment raised and was answered by one "
+            "'not assessed' card (a service defect; see the error log).",
+            registry=self.registry,
+        )
         self.skipped_resources = Counter(
             "cds_skipped_resources",
             "FHIR resources skipped because they failed validation or were not objects.",

@@ -11,12 +11,13 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 import pytest
 
+from cds_service import pipeline
 from cds_service.cards.models import Card
 from cds_service.clinical import engine
 from cds_service.clinical.findings import Indicator, NoValues
@@ -69,7 +70,7 @@ def test_a_raising_safety_rule_gives_its_topic_a_not_assessed_warning(
     logged = [r for r in caplog.records if r.name == "cds_service.clinical"]
     assert logged and getattr(logged[0], "topic", None) == "pml-history"
     assert getattr(logged[0], "error", None) == "ValueError"
-    assert SECRET not in caplog.text
+    assert SECRET not in caplog.text and SECRET not in str(vars(logged[0]))
 
 
 def test_a_topic_that_allows_a_warning_is_not_assessed_at_warning(
@@ -140,3 +141,59 @@ def test_over_http_a_raising_rule_is_a_200_and_is_counted(
     assert "mri-due" in codes and "jcv-test-due" in codes, codes
     assert 'cds_rule_failures_total{topic="mri-due"} 1.0' in metrics
     assert 'cds_rule_failures_total{topic="jcv-test-due"} 1.0' in metrics
+
+
+def _fail_record_building(monkeypatch: pytest.MonkeyPatch) -> None:
+    def build_record(**kwargs: Any) -> None:
+        raise KeyError(SECRET)
+
+    monkeypatch.setattr(pipeline, "build_record", build_record)
+
+
+def test_a_failing_record_build_still_answers_a_natalizumab_order_with_one_card(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    _fail_record_building(monkeypatch)
+    with caplog.at_level(logging.ERROR, logger="cds_service.pipeline"):
+        evaluation = run([rrms()])
+    assert evaluation.failed
+    [only] = evaluation.cards
+    Card.model_validate(only)
+    assert only["source"]["topic"]["code"] == "ms-phenotype-unspecified"
+    assert only["indicator"] == "warning" and only["overrideReasons"]
+    assert "checks (indication, safety, monitoring): not assessed" in only["summary"]
+    [logged] = [r for r in caplog.records if r.name == "cds_service.pipeline"]
+    assert getattr(logged, "error", None) == "KeyError"
+    assert SECRET not in caplog.text and SECRET not in str(vars(logged))
+
+
+def test_without_a_natalizumab_order_a_failure_is_not_turned_into_a_card(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _fail_record_building(monkeypatch)
+    with pytest.raises(KeyError):
+        pipeline.evaluate(
+            pipeline.HookData(resources=[], trigger_orders=[], natalizumab_orders=()),
+            datetime(2026, 1, 1, tzinfo=UTC),
+        )
+
+
+def test_a_defect_at_warm_up_still_fails_the_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    _fail_record_building(monkeypatch)
+    with pytest.raises(KeyError):
+        pipeline.warm_up()
+
+
+def test_over_http_a_failed_assessment_is_a_200_and_is_counted(
+    monkeypatch: pytest.MonkeyPatch, live: LiveServer
+) -> None:
+    _fail_record_building(monkeypatch)
+    with httpx.Client(base_url=live.url, timeout=30) as client:
+        response = client.post(
+            "/cds-services/natalizumab-order-sign", json=hook_request("order-sign")
+        )
+        assert response.status_code == 200, response.text
+        [only] = response.json()["cards"]
+        metrics = client.get("/metrics").text
+    assert "not assessed" in only["summary"]
+    assert "cds_assessment_failures_total 1.0" in metrics
