@@ -348,6 +348,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics.cards.labels(topic, indicator).inc()
         for topic in result.card_fallbacks:
             metrics.card_fallbacks.labels(topic).inc()
+        for topic in result.rules_failed:
+            metrics.rule_failures.labels(topic).inc()
+        if result.assessment_failed:
+            metrics.assessment_failures.inc()
         audit.record(service.id, result.hook_instance, result.body["cards"])
         return JSONBytesResponse(result.body)
 

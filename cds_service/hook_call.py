@@ -46,6 +46,8 @@ class CallResult:
     indicators: list[str] = field(default_factory=list)
     skipped_resources: int = 0
     card_fallbacks: list[str] = field(default_factory=list)
+    rules_failed: list[str] = field(default_factory=list)
+    assessment_failed: bool = False
 
 
 def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime) -> Evaluation:
@@ -149,4 +151,6 @@ async def answer_hook_call(
         indicators=[str(card.get("indicator", "")) for card in result.cards],
         skipped_resources=result.skipped_resources + data.skipped_entries,
         card_fallbacks=result.card_fallbacks,
+        rules_failed=result.rules_failed,
+        assessment_failed=result.failed,
     )

@@ -7,13 +7,14 @@ protocol and the clinical rules evolve and be tested independently.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from cds_service.cards.registry import registered_texts
-from cds_service.cards.render import render_cards
+from cds_service.cards.render import render_cards, whole_assessment_failed_card
 from cds_service.clinical.engine import assess
 from cds_service.clinical.registry import check_topic_data, registered_rules
 from cds_service.knowledge.loader import knowledge
@@ -21,6 +22,8 @@ from cds_service.record.build import build_record
 from cds_service.record.validate import preload_models
 
 JSON = Mapping[str, Any]
+
+logger = logging.getLogger("cds_service.pipeline")
 
 
 @dataclass(frozen=True)
@@ -54,10 +57,40 @@ class Evaluation:
     skipped_resources: int = 0
     #: Topics whose card was replaced by its minimal fallback (a defect; see ``cards.render``).
     card_fallbacks: list[str] = field(default_factory=list)
+    #: Topics answered as "not assessed" because their rule raised (a defect; ``clinical.engine``).
+    rules_failed: list[str] = field(default_factory=list)
+    #: The whole assessment raised and was answered by one "not assessed" card (a defect).
+    failed: bool = False
 
 
 def evaluate(data: HookData, now: datetime) -> Evaluation:
-    """Run record building, clinical assessment and card rendering for one call."""
+    """Run record building, clinical assessment and card rendering for one call.
+
+    The last line of defence for "never silent, never a 5xx": a single rule that raises is
+    handled by the engine, but a defect in record building would fail the whole call. Then a
+    natalizumab order (or an unjudged one) still gets one card saying the checks did not run.
+    """
+    try:
+        return _evaluate_unguarded(data, now)
+    except Exception as error:
+        if data.natalizumab_orders is not None and not data.natalizumab_orders:
+            raise  # no natalizumab order: nothing would have been said
+        logger.error(
+            "assessment failed; answered with one not-assessed card",
+            extra={"error": type(error).__name__},  # never the message: it may quote data
+        )
+        topic = _indication_unassessed_topic()
+        return Evaluation(cards=[whole_assessment_failed_card(topic)], topics=[topic], failed=True)
+
+
+def _indication_unassessed_topic() -> str:
+    """The "not assessed" topic of the rule that comes first in card order (the indication)."""
+    topics = knowledge().topics
+    unassessed = [r.unassessed for r in registered_rules() if r.unassessed in topics]
+    return min(unassessed, key=lambda code: (topics[code].group.rank, topics[code].order))
+
+
+def _evaluate_unguarded(data: HookData, now: datetime) -> Evaluation:
     built = build_record(
         resources=data.resources,
         trigger_orders=data.trigger_orders,
@@ -75,6 +108,7 @@ def evaluate(data: HookData, now: datetime) -> Evaluation:
         topics=[card["source"]["topic"]["code"] for card in rendered.cards],
         skipped_resources=len(built.skipped),
         card_fallbacks=rendered.fallbacks,
+        rules_failed=rendered.not_assessed,
     )
 
 
@@ -98,7 +132,7 @@ def warm_up() -> None:
     preload_models()
     check_topic_data(knowledge().rules, registered_rules())
     registered_texts()
-    evaluate(
+    _evaluate_unguarded(  # a defect here must fail the start, not be answered as a card
         HookData(
             resources=[
                 {"resourceType": "Patient", "id": "warm-up", "birthDate": "1980-01-01"},

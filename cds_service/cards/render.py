@@ -24,9 +24,9 @@ from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, short
 from cds_service.cards.models import SUMMARY_MAX, Card
 from cds_service.cards.registry import CardText, TextContext, word
 from cds_service.cards.wording import measured
-from cds_service.clinical.findings import Finding, Indicator, TopicValues
+from cds_service.clinical.findings import Finding, Indicator, NotAssessed, TopicValues
 from cds_service.knowledge.loader import Knowledge, knowledge
-from cds_service.knowledge.topics import TOPIC_SYSTEM
+from cds_service.knowledge.topics import TOPIC_SYSTEM, TopicGroup
 from cds_service.record.model import (
     DataNote,
     NatalizumabOrder,
@@ -310,12 +310,82 @@ def fallback_card(finding: Finding[TopicValues], kb: Knowledge) -> dict[str, Any
     return Card.model_validate(card).wire()
 
 
+#: What a check that did not run covered, by the group of the topic that reports it.
+_NOT_ASSESSED_SUBJECT = {
+    TopicGroup.INDICATION: "Natalizumab's indication for this patient",
+    TopicGroup.SAFETY: "{display}",
+    TopicGroup.MONITORING: "{display}",
+}
+
+
+#: What the one card says when the whole assessment failed (``whole_assessment_failed_card``).
+_WHOLE_ASSESSMENT = "This natalizumab order's checks (indication, safety, monitoring)"
+
+
+def not_assessed_card(
+    finding: Finding[TopicValues],
+    notes: Sequence[DataNote],
+    kb: Knowledge,
+    subject: str | None = None,
+) -> dict[str, Any]:
+    """The card for a rule that raised (``NotAssessed``): the check did not run, so the card
+    says so instead of letting the absence of a card read as "nothing found". Only knowledge
+    data and the call's data notes are used; no record text reaches this card."""
+    definition = kb.topics.get(finding.topic)
+    display = definition.display if definition is not None else finding.topic
+    group = definition.group if definition is not None else TopicGroup.SAFETY
+    subject = subject or _NOT_ASSESSED_SUBJECT[group].format(display=display)
+    parts = [
+        f"The service could not assess **{escape_knowledge(subject)}** for this natalizumab "
+        "order: the check failed with an internal error (logged and counted). Nothing was "
+        "concluded on this topic, so the absence of other cards on it means nothing: review "
+        "the patient's record on this topic before signing."
+    ]
+    try:
+        worded = [word_note(note) for note in notes]
+    except Exception:  # this card must not fail on what failed the rule
+        worded = []
+    if worded:
+        parts.append("**Data notes**\n\n" + "\n".join(f"- {n}" for n in worded))
+    parts.append(
+        "Product rule: a check that could not run is reported on a card, never left silent."
+    )
+    card: dict[str, Any] = {
+        "uuid": str(uuid.uuid4()),
+        "summary": shorten(
+            f"{subject}: not assessed (service error); review the record", SUMMARY_MAX
+        ),
+        "indicator": finding.indicator.value,
+        "detail": "\n\n".join(parts),
+        "source": {"label": SOURCE_LABEL, "topic": _topic_coding(finding.topic, kb)},
+    }
+    if finding.indicator is not Indicator.INFO:
+        card["overrideReasons"] = _override_reasons(kb)
+    return Card.model_validate(card).wire()
+
+
+def whole_assessment_failed_card(topic: str, kb: Knowledge | None = None) -> dict[str, Any]:
+    """The one card for a natalizumab order whose assessment failed as a whole (record building
+    or the engine raised: a defect). ``topic`` is the indication rule's "not assessed" topic,
+    so the card stands where the indication card would."""
+    kb = kb or knowledge()
+    finding: Finding[TopicValues] = Finding(
+        topic, Indicator.WARNING, (), (), NotAssessed("whole assessment")
+    )
+    definition = kb.topics.get(topic)
+    if definition is not None and Indicator.WARNING not in definition.indicators:
+        finding = Finding(topic, definition.most_severe, (), (), finding.values)
+    return not_assessed_card(finding, (), kb, subject=_WHOLE_ASSESSMENT)
+
+
 @dataclass
 class Rendered:
-    """The cards, and the topics whose card had to be replaced by its fallback."""
+    """The cards, the topics whose card had to be replaced by its fallback, and the topics
+    answered as not assessed because their rule raised."""
 
     cards: list[dict[str, Any]]
     fallbacks: list[str] = field(default_factory=list)
+    not_assessed: list[str] = field(default_factory=list)
 
 
 def _defect_fields(error: Exception) -> list[str]:
@@ -335,6 +405,10 @@ def render_cards(
     kb = kb or knowledge()
     rendered = Rendered([])
     for finding in findings:
+        if isinstance(finding.values, NotAssessed):
+            rendered.cards.append(not_assessed_card(finding, notes, kb))
+            rendered.not_assessed.append(finding.topic)
+            continue
         try:
             card = render_card(finding, record, orders, notes, kb)
         except Exception as error:  # a defect must not drop the card or 500

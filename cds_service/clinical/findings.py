@@ -8,7 +8,7 @@ from typing import Generic, TypeVar
 from cds_service.knowledge.topics import Indicator
 from cds_service.record.model import Evidence
 
-__all__ = ["Finding", "Indicator", "NoValues", "TopicValues"]
+__all__ = ["Finding", "Indicator", "NoValues", "NotAssessed", "TopicValues"]
 
 
 @dataclass(frozen=True)
@@ -24,6 +24,19 @@ class TopicValues:
 @dataclass(frozen=True)
 class NoValues(TopicValues):
     """For topics whose card needs nothing beyond the evidence."""
+
+
+@dataclass(frozen=True)
+class NotAssessed(TopicValues):
+    """A rule that raised instead of concluding (a service defect).
+
+    The engine puts this in place of the rule's finding so that the clinician is told that
+    part of the check did not run, rather than reading the absence of a card as "nothing
+    found"; ``cards.render`` words it the same way for every topic. ``rule`` is the rule's
+    qualified name, for logs and metrics only.
+    """
+
+    rule: str
 
 
 V = TypeVar("V", bound=TopicValues, covariant=True)

@@ -59,6 +59,8 @@ class RegisteredRule:
     function: RuleFunction
     emits: tuple[Emits, ...]
     data: tuple[tuple[str, type[TopicData]], ...] = ()
+    #: The topic whose card says so when the rule raises (see ``clinical.engine``).
+    unassessed: str = ""
 
     def declared(self, finding: Finding[TopicValues]) -> Emits | None:
         return next((e for e in self.emits if e.topic == finding.topic), None)
@@ -67,16 +69,29 @@ class RegisteredRule:
 _RULES: list[RegisteredRule] = []
 
 
-def rule(*emitted: Emits, data: type[TopicData] | None = None) -> Callable[[F], F]:
-    """Register a rule for the topics it can conclude (``data``: its typed rules.json view)."""
+def rule(
+    *emitted: Emits, data: type[TopicData] | None = None, unassessed: str | None = None
+) -> Callable[[F], F]:
+    """Register a rule for the topics it can conclude (``data``: its typed rules.json view).
+
+    ``unassessed`` names the emitted topic that carries the "could not be assessed" card when
+    the rule raises; a rule with one topic uses it, a rule with several must choose (the card
+    code the committee will see counted for that defect).
+    """
     if not emitted:
         raise ValueError("a rule must name at least one topic")
+    topics = [e.topic for e in emitted]
+    if unassessed is None and len(topics) > 1:
+        raise ValueError(f"a rule concluding {topics} must name its 'unassessed' topic")
+    failure_topic = unassessed or topics[0]
+    if failure_topic not in topics:
+        raise ValueError(f"unassessed topic {failure_topic} is not one the rule concludes")
 
     def register(function: F) -> F:
         name = f"{function.__module__}.{function.__qualname__}"
         typed = tuple((e.topic, data) for e in emitted) if data is not None else ()
         _RULES[:] = [r for r in _RULES if r.name != name]  # a module reload replaces, not adds
-        _RULES.append(RegisteredRule(name, function, emitted, typed))
+        _RULES.append(RegisteredRule(name, function, emitted, typed, failure_topic))
         return function
 
     return register

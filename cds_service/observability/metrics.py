@@ -47,6 +47,19 @@ class Metrics:
             ["topic"],
             registry=self.registry,
         )
+        self.rule_failures = Counter(
+            "cds_rule_failures",
+            "Rules that raised instead of concluding, by the topic whose card then says the "
+            "check was not assessed (a service defect; see the error log).",
+            ["topic"],
+            registry=self.registry,
+        )
+        self.assessment_failures = Counter(
+            "cds_assessment_failures",
+            "Natalizumab calls whose whole assessment raised and was answered by one "
+            "'not assessed' card (a service defect; see the error log).",
+            registry=self.registry,
+        )
         self.skipped_resources = Counter(
             "cds_skipped_resources",
             "FHIR resources skipped because they failed validation or were not objects.",

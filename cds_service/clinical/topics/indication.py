@@ -96,6 +96,8 @@ def crohns_indication(record: PatientRecord) -> bool:
     emits("ms-activity-undetermined", UndeterminedValues, Indicator.WARNING),
     emits("ms-phenotype-unspecified", UnspecifiedValues, Indicator.WARNING, Indicator.INFO),
     emits("no-approved-indication", NoValues, Indicator.WARNING),
+    # Its definition ends "the indication cannot be confirmed": what a failed rule means.
+    unassessed="ms-phenotype-unspecified",
 )
 def assess_indication(record: PatientRecord, now: datetime, rules: Rules) -> Finding[TopicValues]:
     chosen = select_phenotype(record)
