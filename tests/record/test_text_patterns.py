@@ -125,6 +125,8 @@ RECOGNISED: dict[str, list[str]] = {
         "Human immuno-deficiency virus",
         "Acquired immune deficiency syndrome",
         "Acquired immunedeficiency syndrome",
+        "Acquired immunodeficiency syndrome",  # the MeSH heading's spelling
+        "Acquired immuno-deficiency syndrome",
         "AIDS",
         "Chronic lymphocytic leukemia",
         "Acute myeloid leukaemia",
