@@ -256,6 +256,7 @@ def test_production_pods_read_the_intended_settings(
     assert settings.jti_store == "database"
     assert settings.demo_enabled is False
     assert settings.cors_origins == ["https://ehr.example.org"]
+    assert settings.audit_retention_days == 730
     env = production.env()
     # PostgreSQL from CloudNativePG's generated Secret; the analytics token from the operator's.
     assert env["CDS_DATABASE_URL"]["valueFrom"]["secretKeyRef"] == {
@@ -278,6 +279,7 @@ def test_default_pods_read_the_intended_settings(
     assert settings.allowed_fhir_servers == []
     # One pod, but two worker processes: the replay store must still be shared.
     assert settings.jti_store == "database"
+    assert settings.audit_retention_days == 365
 
 
 def test_secret_values_stay_out_of_the_configmap_and_the_pod_spec() -> None:
