@@ -88,6 +88,10 @@ def _route_label(path: str) -> tuple[str, str]:
         return parts[0], "none"
     if len(parts) == 3 and parts[:2] == ["fhir", "CodeSystem"]:
         return "codesystem", "none"
+    if parts == ["analytics", "cards"]:
+        return "analytics-api", "none"
+    if parts[:1] in (["analytics"], ["demo"]):  # the pages and their static assets
+        return f"{parts[0]}-page", "none"
     return "other", "none"
 
 

@@ -64,6 +64,20 @@ def test_two_apps_in_one_process_have_separate_metrics(
     assert 'route="discovery"' not in httpx.get(f"{second.url}/metrics").text
 
 
+def test_metrics_name_the_analytics_and_demo_routes(live_server: LiveServer) -> None:
+    """The committee's API and pages are counted under their own route label, not "other"
+    (an operator alerting on 401s at the analytics API must be able to tell them apart)."""
+    httpx.get(f"{live_server.url}/analytics/cards")  # 404 while no token is configured
+    httpx.get(f"{live_server.url}/analytics")
+    httpx.get(f"{live_server.url}/demo")
+    httpx.get(f"{live_server.url}/no-such-page")
+    text = httpx.get(f"{live_server.url}/metrics").text
+    assert 'route="analytics-api"' in text
+    assert 'route="analytics-page"' in text
+    assert 'route="demo-page"' in text
+    assert 'cds_requests_total{route="other",service="none",status="404"} 1.0' in text
+
+
 def test_one_access_log_line_per_call_without_patient_data_or_token(
     live_server: LiveServer, caplog: pytest.LogCaptureFixture
 ) -> None:
