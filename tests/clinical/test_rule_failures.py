@@ -9,7 +9,6 @@ logged without the exception's message and counted in ``/metrics``.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -23,12 +22,11 @@ from cds_service.clinical import engine
 from cds_service.clinical.findings import Indicator, NoValues
 from cds_service.clinical.registry import RegisteredRule, registered_rules, rule
 from cds_service.clinical.registry import emits as emitted
-from cds_service.config import Settings
 from cds_service.knowledge.loader import Rules
 from cds_service.record.model import PatientRecord
 from tests.clinical.fhir import card, jcv, rrms, run, topics
 from tests.contract.builders import hook_request
-from tests.support.server import LiveServer, start_live_server
+from tests.support.server import LiveServer
 
 SECRET = "Jane-Doe-MRN-12345"  # stands for record data an exception message could quote
 
@@ -120,20 +118,12 @@ def test_every_registered_rule_names_a_topic_it_concludes() -> None:
         assert registered.unassessed in {e.topic for e in registered.emits}, registered.name
 
 
-@pytest.fixture
-def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    db = tmp_path_factory.mktemp("rule-failure") / "feedback.db"
-    server = start_live_server(Settings(database_url=f"sqlite:///{db}"))
-    yield server
-    server.stop()
-
-
 def test_over_http_a_raising_rule_is_a_200_and_is_counted(
-    monkeypatch: pytest.MonkeyPatch, live: LiveServer
+    monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
 ) -> None:
     _break(monkeypatch, ".mri_due", ".jcv_test_due")
     body: dict[str, Any] = hook_request("order-sign")
-    with httpx.Client(base_url=live.url, timeout=30) as client:
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
         response = client.post("/cds-services/natalizumab-order-sign", json=body)
         assert response.status_code == 200, response.text
         codes = [c["source"]["topic"]["code"] for c in response.json()["cards"]]
@@ -185,10 +175,10 @@ def test_a_defect_at_warm_up_still_fails_the_start(monkeypatch: pytest.MonkeyPat
 
 
 def test_over_http_a_failed_assessment_is_a_200_and_is_counted(
-    monkeypatch: pytest.MonkeyPatch, live: LiveServer
+    monkeypatch: pytest.MonkeyPatch, live_server: LiveServer
 ) -> None:
     _fail_record_building(monkeypatch)
-    with httpx.Client(base_url=live.url, timeout=30) as client:
+    with httpx.Client(base_url=live_server.url, timeout=30) as client:
         response = client.post(
             "/cds-services/natalizumab-order-sign", json=hook_request("order-sign")
         )
