@@ -54,7 +54,7 @@ from cds_service.record.observations import quantity, upper_limit, value_concept
 from cds_service.record.order_shapes import read_order
 from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
-from cds_service.record.terminology import Terminology, terminology
+from cds_service.record.terminology import ConceptKey, Terminology, concept_key, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
 from cds_service.record.trigger import pooled_medications, product_name, scan_orders
 from cds_service.record.validate import VALIDATION_CACHE
@@ -148,6 +148,8 @@ class _Builder:
         self.skipped: Counter[str] = Counter()
         self.patients: list[JSON] = []
         self.validated: dict[bytes, bool] = {}
+        self._keyed: Any = None  # the concept whose membership key is self._key
+        self._key: ConceptKey | None = None
         self.handlers: dict[str, tuple[Callable[[JSON], bool], Callable[[JSON], None]]] = {
             "Patient": (lambda r: True, self.patients.append),
             "Condition": (self._condition_relevant, self._condition),
@@ -222,6 +224,16 @@ class _Builder:
             extra={"resource_type": rtype, "problem": "a coding that is not text"},
         )
 
+    def member(self, valuesets: str | tuple[str, ...], concept: Any) -> bool:
+        """Whether ``concept`` is in the value set (or any of the sets), memoised by content.
+
+        A relevant resource's code is tested against a dozen sets, and a long record repeats
+        the same few codes: the key of the concept last asked about is kept for the next test.
+        """
+        if concept is not self._keyed:
+            self._keyed, self._key = concept, concept_key(concept)
+        return self.tm.member(valuesets, concept, self._key)
+
     def is_draft(self, resource: JSON) -> bool:
         key = _draft_key(resource)
         if key is not None:
@@ -261,10 +273,10 @@ class _Builder:
 
     def _condition_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(self.condition_sets).match_concept(code)
+        return self.member(self.condition_sets, code)
 
     def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
-        return frozenset(v for v in valuesets if self.tm[v].match_concept(concept))
+        return frozenset(v for v in valuesets if self.member(v, concept))
 
     def _condition_fact(self, resource: JSON, code: Any) -> None:
         """A Condition some topic reads, with its status and dates, whatever they are."""
@@ -285,12 +297,12 @@ class _Builder:
         code = resource.get("code")
         self._condition_fact(resource, code)
         recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
-        if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
+        if self.member("pml-history", code):  # any clinicalStatus
             target = (
                 self.record.pml_suspected if is_suspected(resource) else self.record.pml_history
             )
             target.append(self.evidence(resource, recorded, code))
-        if self.tm["ms-relapse"].match_concept(code):
+        if self.member("ms-relapse", code):
             onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
             self.record.relapses.append(self.evidence(resource, onset, code))
             return
@@ -306,16 +318,16 @@ class _Builder:
                     coded_non_active=bool(self.tm["spms-non-active-codes"].matching_codes(code)),
                 )
             )
-        if self.tm["crohns-disease"].match_concept(code):
+        if self.member("crohns-disease", code):
             self.record.crohns.append(self.evidence(resource, recorded, code))
-        if self.tm["immunocompromising-conditions"].match_concept(code):
+        if self.member("immunocompromising-conditions", code):
             self.record.immunocompromising.append(self.evidence(resource, recorded, code))
 
     def _phenotype(self, code: Any) -> Phenotype | None:
         for phenotype, valueset in PHENOTYPE_SETS:
-            if self.tm[valueset].match_concept(code):
+            if self.member(valueset, code):
                 return phenotype
-        if self.tm["ms-phenotype-unspecified"].match_concept(code):
+        if self.member("ms-phenotype-unspecified", code):
             return Phenotype.UNSPECIFIED
         return None
 
@@ -323,7 +335,7 @@ class _Builder:
 
     def _observation_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
-        return self.tm.any_of(self.observation_sets).match_concept(code)
+        return self.member(self.observation_sets, code)
 
     def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
         """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
@@ -361,22 +373,22 @@ class _Builder:
             resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
         )
         self._observation_fact(resource, when, code)
-        if self.tm["ms-relapse"].match_concept(code):
+        if self.member("ms-relapse", code):
             self.record.relapses.append(self.evidence(resource, when, code))
-        if self.tm["mri-activity"].match_concept(code):
+        if self.member("mri-activity", code):
             # Any lesion count, even 0, documents that a brain MRI was done on that date.
             self.record.mri_exams.append(self.evidence(resource, when, code))
             self._lesion_count(resource, when, code)
-        elif self.tm["brain-mri"].match_concept(code):
+        elif self.member("brain-mri", code):
             self.record.mri_exams.append(self.evidence(resource, when, code))
         status = text_of(resource.get("status"))
         final = status in JCV_FINAL
-        if self.tm["jcv-dna"].match_concept(code):
+        if self.member("jcv-dna", code):
             # A preliminary "detected" is already a sign suggestive of PML: do not wait.
             reported = final or status == "preliminary"
             if reported and jcv_dna_detected(resource, self.tm):
                 self.record.jcv_dna_positive.append(self.evidence(resource, when, code))
-        elif self.tm["anti-jcv-antibody"].match_concept(code) and final:
+        elif self.member("anti-jcv-antibody", code) and final:
             self.jcv.add(resource, self.evidence(resource, when, code))
 
     def _lesion_count(self, resource: JSON, when: date | None, code: Any) -> None:
@@ -391,13 +403,12 @@ class _Builder:
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
-        return self.tm["brain-mri"].match_concept(resource.get("code"))
+        return self.member("brain-mri", resource.get("code"))
 
     def _procedure_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
         return self._exam_relevant(resource) or (
-            bool(self.reads.procedures)
-            and self.tm.any_of(self.reads.procedures).match_concept(code)
+            bool(self.reads.procedures) and self.member(self.reads.procedures, code)
         )
 
     def _procedure(self, resource: JSON) -> None:
@@ -414,7 +425,7 @@ class _Builder:
     def _imaging_relevant(self, resource: JSON) -> bool:
         description = resource.get("description")
         return any(
-            self.tm["brain-mri"].match_concept(concept)
+            self.member("brain-mri", concept)
             for concept in [*concepts(resource.get("procedureCode")), {"text": description}]
         )
 
@@ -438,7 +449,7 @@ class _Builder:
     # -- Allergies ---------------------------------------------------------------------------
 
     def _allergy_relevant(self, resource: JSON) -> bool:
-        return self.tm["natalizumab"].match_concept(resource.get("code"))
+        return self.member("natalizumab", resource.get("code"))
 
     def _allergy(self, resource: JSON) -> None:
         status = codes_of(resource.get("clinicalStatus"))
@@ -451,14 +462,14 @@ class _Builder:
 
     def _medication_relevant(self, resource: JSON) -> bool:
         concept = self.medications.concept(resource)
-        return concept is not None and self.tm.any_of(MEDICATION_SETS).match_concept(concept)
+        return concept is not None and self.member(MEDICATION_SETS, concept)
 
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
         rtype = resource.get("resourceType")
         status = text_of(resource.get("status"))
         draft = self.is_draft(resource)
-        if self.tm["natalizumab"].match_concept(concept):
+        if self.member("natalizumab", concept):
             given = None if draft else read_use(resource, self.label(concept, "natalizumab"))
             if given is not None:
                 self.record.natalizumab.append(given)
@@ -471,9 +482,9 @@ class _Builder:
             "dateAsserted",
         )
         use = MedicationUse(self.evidence(resource, when, concept), self.label(concept))
-        if self.tm["prior-immunosuppressants"].match_concept(concept) and status not in NOT_DONE:
+        if self.member("prior-immunosuppressants", concept) and status not in NOT_DONE:
             self.record.prior_immunosuppressants.append(use)
-        if self.tm["concomitant-immunotherapy"].match_concept(concept) and (
+        if self.member("concomitant-immunotherapy", concept) and (
             draft or (rtype != "MedicationAdministration" and status == "active")
         ):
             self.record.concomitant_immunotherapy.append(use)
