@@ -229,6 +229,8 @@ class _Builder:
 
         A relevant resource's code is tested against a dozen sets, and a long record repeats
         the same few codes: the key of the concept last asked about is kept for the next test.
+        The one relevance test every resource gets matches directly: keying costs more than
+        a single match.
         """
         if concept is not self._keyed:
             self._keyed, self._key = concept, concept_key(concept)
@@ -272,8 +274,7 @@ class _Builder:
     # -- Condition ---------------------------------------------------------------------------
 
     def _condition_relevant(self, resource: JSON) -> bool:
-        code = resource.get("code")
-        return self.member(self.condition_sets, code)
+        return self.tm.any_of(self.condition_sets).match_concept(resource.get("code"))
 
     def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
         return frozenset(v for v in valuesets if self.member(v, concept))
@@ -334,8 +335,7 @@ class _Builder:
     # -- Observation and exams ---------------------------------------------------------------
 
     def _observation_relevant(self, resource: JSON) -> bool:
-        code = resource.get("code")
-        return self.member(self.observation_sets, code)
+        return self.tm.any_of(self.observation_sets).match_concept(resource.get("code"))
 
     def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
         """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
@@ -403,12 +403,13 @@ class _Builder:
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
-        return self.member("brain-mri", resource.get("code"))
+        return self.tm["brain-mri"].match_concept(resource.get("code"))
 
     def _procedure_relevant(self, resource: JSON) -> bool:
         code = resource.get("code")
         return self._exam_relevant(resource) or (
-            bool(self.reads.procedures) and self.member(self.reads.procedures, code)
+            bool(self.reads.procedures)
+            and self.tm.any_of(self.reads.procedures).match_concept(code)
         )
 
     def _procedure(self, resource: JSON) -> None:
@@ -425,7 +426,7 @@ class _Builder:
     def _imaging_relevant(self, resource: JSON) -> bool:
         description = resource.get("description")
         return any(
-            self.member("brain-mri", concept)
+            self.tm["brain-mri"].match_concept(concept)
             for concept in [*concepts(resource.get("procedureCode")), {"text": description}]
         )
 
@@ -449,7 +450,7 @@ class _Builder:
     # -- Allergies ---------------------------------------------------------------------------
 
     def _allergy_relevant(self, resource: JSON) -> bool:
-        return self.member("natalizumab", resource.get("code"))
+        return self.tm["natalizumab"].match_concept(resource.get("code"))
 
     def _allergy(self, resource: JSON) -> None:
         status = codes_of(resource.get("clinicalStatus"))
@@ -462,7 +463,7 @@ class _Builder:
 
     def _medication_relevant(self, resource: JSON) -> bool:
         concept = self.medications.concept(resource)
-        return concept is not None and self.member(MEDICATION_SETS, concept)
+        return concept is not None and self.tm.any_of(MEDICATION_SETS).match_concept(concept)
 
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
