@@ -170,10 +170,10 @@ def render(results: dict[str, Any]) -> str:
         ("service, natalizumab warm", "service", None, lim_c1),
         ("service, natalizumab cold", "service", COLD, lim_c1),
     )
-    for label, server, kind, base in kinds:
-        p = _point(results, server, REALISTIC_N, 1, kind)
+    for label, name, kind, reference in kinds:
+        p = _point(results, name, REALISTIC_N, 1, kind)
         if p:
-            ratio = _ratio(p, base or lim_c1, "cpu_ms_per_req")
+            ratio = _ratio(p, reference or lim_c1, "cpu_ms_per_req")
             out.append(
                 _row(
                     (
