@@ -277,7 +277,9 @@ class _Builder:
         return self.tm.any_of(self.condition_sets).match_concept(resource.get("code"))
 
     def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
-        return frozenset(v for v in valuesets if self.member(v, concept))
+        if concept is not self._keyed:
+            self._keyed, self._key = concept, concept_key(concept)
+        return self.tm.members(valuesets, concept, self._key)
 
     def _condition_fact(self, resource: JSON, code: Any) -> None:
         """A Condition some topic reads, with its status and dates, whatever they are."""

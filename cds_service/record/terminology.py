@@ -295,6 +295,7 @@ class Terminology:
         self._matchers = {vs_id: compile_valueset(vs) for vs_id, vs in valuesets.items()}
         self._unions: dict[tuple[str, ...], ValueSetMatcher] = {}
         self._memberships: dict[ConceptKey, dict[str, bool]] = {}
+        self._member_sets: dict[tuple[ConceptKey, tuple[str, ...]], frozenset[str]] = {}
         self._displays = {
             key: coded.display
             for matcher in self._matchers.values()
@@ -339,6 +340,22 @@ class Terminology:
             if not text_budget_exhausted():
                 known[matcher.id] = answer
         return answer
+
+    def members(
+        self, valuesets: tuple[str, ...], concept: Any, key: ConceptKey | None
+    ) -> frozenset[str]:
+        """The sets among ``valuesets`` that hold ``concept``, remembered as :meth:`member`'s."""
+        if key is None:
+            return frozenset(v for v in valuesets if self[v].match_concept(concept))
+        remembered = (key, valuesets)
+        found = self._member_sets.get(remembered)
+        if found is None:
+            found = frozenset(v for v in valuesets if self.member(v, concept, key))
+            if not text_budget_exhausted():
+                if len(self._member_sets) >= MEMBERSHIP_CACHE_SIZE:
+                    self._member_sets.clear()
+                self._member_sets[remembered] = found
+        return found
 
     def any_of(self, valueset_ids: tuple[str, ...]) -> ValueSetMatcher:
         union = self._unions.get(valueset_ids)

@@ -49,6 +49,11 @@ def test_remembered_answers_equal_matching_on_every_example_concept() -> None:
             key = concept_key(concept)
             assert shared.member(valueset, concept, key) is expected, (valueset, concept)
             assert shared.member(valueset, concept, key) is expected  # now remembered
+    sets = tuple(sorted(fresh.ids()))
+    for concept in concepts:
+        expected_sets = frozenset(v for v in sets if fresh[v].match_concept(concept))
+        for _ in range(2):
+            assert shared.members(sets, concept, concept_key(concept)) == expected_sets
 
 
 def test_ill_typed_concepts_have_no_key() -> None:
