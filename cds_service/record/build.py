@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -134,6 +134,10 @@ class _Builder:
         self.reads = knowledge().rules.reads()
         self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
         self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
+        # The relevance tests every resource gets, looked up once per call.
+        self.condition_union = self.tm.any_of(self.condition_sets)
+        self.observation_union = self.tm.any_of(self.observation_sets)
+        self.medication_union = self.tm.any_of(MEDICATION_SETS)
         self.patient_id = patient_id
         self.pooled = pooled
         # Natalizumab trigger orders (by object: the pool holds the EHR's own dicts) are read
@@ -274,7 +278,7 @@ class _Builder:
     # -- Condition ---------------------------------------------------------------------------
 
     def _condition_relevant(self, resource: JSON) -> bool:
-        return self.tm.any_of(self.condition_sets).match_concept(resource.get("code"))
+        return self.condition_union.match_concept(resource.get("code"))
 
     def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
         if concept is not self._keyed:
@@ -337,7 +341,7 @@ class _Builder:
     # -- Observation and exams ---------------------------------------------------------------
 
     def _observation_relevant(self, resource: JSON) -> bool:
-        return self.tm.any_of(self.observation_sets).match_concept(resource.get("code"))
+        return self.observation_union.match_concept(resource.get("code"))
 
     def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
         """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
@@ -351,8 +355,12 @@ class _Builder:
             for interpretation in concepts(resource.get("interpretation"))
             for flag in self._matched(self.reads.interpretations, interpretation)
         )
-        evidence = replace(
-            self.evidence(resource, when, code, min(matched)), value=value, unit=unit or unit_code
+        evidence = Evidence(
+            reference_of(resource),
+            when,
+            self.label(code, min(matched)),
+            value=value,
+            unit=unit or unit_code,
         )
         self.record.observations.append(
             ObservationFact(
@@ -401,7 +409,7 @@ class _Builder:
         kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
         if count is None or count < 0 or len(kinds) != 1:
             return  # no count, or a coding that claims both kinds: not a usable assessment
-        evidence = replace(self.evidence(resource, when, code), value=count)
+        evidence = Evidence(reference_of(resource), when, self.label(code), value=count)
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
@@ -465,7 +473,7 @@ class _Builder:
 
     def _medication_relevant(self, resource: JSON) -> bool:
         concept = self.medications.concept(resource)
-        return concept is not None and self.tm.any_of(MEDICATION_SETS).match_concept(concept)
+        return concept is not None and self.medication_union.match_concept(concept)
 
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)

@@ -67,7 +67,8 @@ class Exclusions:
     def excludes_coding(self, system: str, normalised: str) -> bool:
         if (system, normalised) in self.codes:
             return True
-        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+        prefixes = self.prefixes.get(system)
+        return prefixes is not None and normalised.startswith(prefixes)
 
 
 @dataclass
@@ -90,7 +91,8 @@ class ValueSetMatcher:
             return False
         if (system, normalised) in self.codes:
             return True
-        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+        prefixes = self.prefixes.get(system)
+        return prefixes is not None and normalised.startswith(prefixes)
 
     def _excluded_concept(self, concept: dict[str, Any]) -> bool:
         """The concept names an excluded code, so only its other codes may make it a member."""
