@@ -86,8 +86,13 @@ def run_load(
     max_requests: int = MAX_REQUESTS,
     cpus: str | None = None,
     nice: int = 0,
+    vary: str | None = None,
 ) -> LoadResult:
-    """POST ``body_file`` to ``url`` with ``concurrency`` connections for at most ``duration_s``."""
+    """POST ``body_file`` to ``url`` with ``concurrency`` connections for at most ``duration_s``.
+
+    With ``vary`` (a string of the body, e.g. the patient id) every request replaces it by a
+    new string of the same length, so no request repeats an earlier one's resources.
+    """
     parts = urlsplit(url)
     if parts.hostname != "127.0.0.1":
         raise ValueError("the load driver only targets 127.0.0.1")
@@ -110,6 +115,7 @@ def run_load(
         "BENCH_BODY": str(body_file),
         "BENCH_PATH": parts.path or "/",
         "BENCH_MAX_REQUESTS": str(cap),
+        "BENCH_VARY": vary or "",
     }
     done = subprocess.run(
         argv, env=env, capture_output=True, text=True, timeout=duration + 30, check=True

@@ -452,10 +452,15 @@ def _searchset(resources: list[Resource]) -> Resource:
     }
 
 
-def generate_request(n: int, seed: int = 1, now: datetime | None = None) -> Resource:
+def generate_request(
+    n: int, seed: int = 1, now: datetime | None = None, *, natalizumab: bool = True
+) -> Resource:
     """An ``order-sign`` request whose prefetch holds exactly ``n`` resources (Patient included).
 
-    Same ``n``, ``seed`` and ``now`` give the same request, byte for byte.
+    Same ``n``, ``seed`` and ``now`` give the same request, byte for byte. With
+    ``natalizumab=False`` the draft order is an everyday drug (lisinopril) for the same
+    patient and record: the call an EHR makes for well over 99 % of the orders signed, which
+    the service answers ``{"cards": []}``.
     """
     if not MIN_RESOURCES <= n <= MAX_RESOURCES:
         raise ValueError(f"n must be between {MIN_RESOURCES} and {MAX_RESOURCES}")
@@ -473,6 +478,12 @@ def generate_request(n: int, seed: int = 1, now: datetime | None = None) -> Reso
         else:
             grouped[PREFETCH_KEYS[kind]].append(resource)
     draft = builder.natalizumab_request(moment, "draft")
+    if not natalizumab:
+        code, display = OTHER_DRUGS[0]
+        draft["medicationCodeableConcept"] = _concept(RXNORM, code, display)
+        draft["dosageInstruction"] = [
+            {"timing": {"repeat": {"frequency": 1, "period": 1, "periodUnit": "d"}}}
+        ]
     prefetch: Resource = {"patient": patient}
     prefetch.update({key: _searchset(items) for key, items in grouped.items()})
     prefetch["medicationStatements"] = _searchset([])
@@ -517,9 +528,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--now", type=date.fromisoformat, help="reference date (default today)")
     parser.add_argument("--out", type=Path, help="output file (default stdout)")
+    parser.add_argument(
+        "--other-drug", action="store_true", help="draft order for lisinopril, not natalizumab"
+    )
     args = parser.parse_args(argv)
     now = datetime(args.now.year, args.now.month, args.now.day, tzinfo=UTC) if args.now else None
-    body = dumps(generate_request(args.n, args.seed, now))
+    body = dumps(generate_request(args.n, args.seed, now, natalizumab=not args.other_drug))
     if args.out:
         args.out.write_bytes(body)
     else:

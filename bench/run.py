@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ if __package__ in (None, ""):  # run as a script: make ``bench`` importable
 
 from bench.driver import LoadResult, require_wrk, run_load
 from bench.generate import dumps, generate_request
-from bench.report import CONCURRENCY, REALISTIC_N, SWEEP_N, render, summarise
+from bench.report import COLD, CONCURRENCY, OTHER, REALISTIC_N, SWEEP_N, render, summarise
 from bench.servers import (
     BENCH_DIR,
     REPO_ROOT,
@@ -52,14 +52,52 @@ def service_importable() -> bool:
     return subprocess.run(probe, cwd=REPO_ROOT, capture_output=True, timeout=60).returncode == 0
 
 
-def write_bodies(directory: Path, seed: int, now: datetime) -> dict[int, Path]:
+@dataclass(frozen=True)
+class Body:
+    """One request body file, what it asks of the service, and how wrk sends it."""
+
+    path: Path
+    natalizumab: bool = True
+    #: Replaced in every request by a new string (cold validation cache), or None.
+    vary: str | None = None
+
+
+@dataclass(frozen=True)
+class Point:
+    """One measured point: a result key, the body it sends and the concurrency."""
+
+    key: str
+    body: str
+    concurrency: int
+
+
+def write_bodies(directory: Path, seed: int, now: datetime) -> dict[str, Body]:
+    """The natalizumab request per N, the same N=200 record with another drug ordered, and
+    the N=200 natalizumab request sent with a new patient id each time (cold cache)."""
     directory.mkdir(parents=True, exist_ok=True)
-    bodies: dict[int, Path] = {}
+    bodies: dict[str, Body] = {}
     for n in sorted({REALISTIC_N, *SWEEP_N}):
         path = directory / f"order-sign-n{n}.json"
-        path.write_bytes(dumps(generate_request(n, seed=seed, now=now)))
-        bodies[n] = path
+        request = generate_request(n, seed=seed, now=now)
+        path.write_bytes(dumps(request))
+        bodies[f"n{n}"] = Body(path)
+        if n == REALISTIC_N:
+            bodies[f"{COLD}-n{n}"] = Body(path, vary=str(request["context"]["patientId"]))
+    other = directory / f"order-sign-other-n{REALISTIC_N}.json"
+    other.write_bytes(dumps(generate_request(REALISTIC_N, seed=seed, now=now, natalizumab=False)))
+    bodies[f"{OTHER}-n{REALISTIC_N}"] = Body(other, natalizumab=False)
     return bodies
+
+
+def points_for(name: str) -> list[Point]:
+    points = [Point(f"n{REALISTIC_N}-c{c}", f"n{REALISTIC_N}", c) for c in CONCURRENCY]
+    if name in SWEEP_SERVERS:
+        points += [Point(f"{OTHER}-n{REALISTIC_N}-c1", f"{OTHER}-n{REALISTIC_N}", 1)]
+    if name == "service":
+        points += [Point(f"{COLD}-n{REALISTIC_N}-c1", f"{COLD}-n{REALISTIC_N}", 1)]
+    if name in SWEEP_SERVERS:
+        points += [Point(f"n{n}-c1", f"n{n}", 1) for n in SWEEP_N]
+    return points
 
 
 def spec_for(name: str, workdir: Path) -> ServerSpec:
@@ -71,37 +109,47 @@ def spec_for(name: str, workdir: Path) -> ServerSpec:
 
 
 def measure_server(
-    spec: ServerSpec, bodies: dict[int, Path], args: argparse.Namespace, log_dir: Path
+    spec: ServerSpec, bodies: dict[str, Body], args: argparse.Namespace, log_dir: Path
 ) -> dict[str, Any]:
     single = spec.workers == 1 and not args.no_pin
     server_cpus, client_cpus = ("0", "1") if single else (None, None)
-    points: list[tuple[int, int]] = [(REALISTIC_N, c) for c in CONCURRENCY]
-    if spec.name in SWEEP_SERVERS:
-        points += [(n, 1) for n in SWEEP_N]
+    points = points_for(spec.name)
     result: dict[str, Any] = {"workers": spec.workers, "pinned": single, "points": {}, "runs": {}}
     with running(spec, log_dir, server_cpus, args.nice) as server:
-        for n in sorted({n for n, _ in points}):
-            cards = check_answer(server, bodies[n].read_bytes())
-            result.setdefault("cards", {})[f"n{n}"] = cards
+        for name in sorted({point.body for point in points}):
+            body = bodies[name]
+            cards = check_answer(server, body.path.read_bytes(), body.natalizumab)
+            result.setdefault("cards", {})[name] = cards
         url = server.url + spec.path
-        run_load(
-            url, bodies[REALISTIC_N], 4, 1, cpus=client_cpus, nice=args.nice
-        )  # warm-up, not recorded
-        for n, c in points:
+        warm_up = bodies[f"n{REALISTIC_N}"].path
+        run_load(url, warm_up, 4, 1, cpus=client_cpus, nice=args.nice)  # not recorded
+        for point in points:
+            body = bodies[point.body]
             runs: list[LoadResult] = []
             for _ in range(args.repeat):
+                load = os.getloadavg()[0]
                 cpu_before = cpu_seconds(server)
-                run = run_load(url, bodies[n], c, args.duration, cpus=client_cpus, nice=args.nice)
+                run = run_load(
+                    url,
+                    body.path,
+                    point.concurrency,
+                    args.duration,
+                    cpus=client_cpus,
+                    nice=args.nice,
+                    vary=body.vary,
+                )
                 cpu_ms = (cpu_seconds(server) - cpu_before) * 1000 / max(run.requests, 1)
                 runs.append(replace(run, server_cpu_ms_per_request=round(cpu_ms, 3)))
-            key = f"n{n}-c{c}"
-            result["runs"][key] = [r.as_dict() for r in runs]
-            result["points"][key] = summarise(runs)
-            p = result["points"][key]
+                result.setdefault("loadavg_before_run", {}).setdefault(point.key, []).append(
+                    round(load, 2)
+                )
+            result["runs"][point.key] = [r.as_dict() for r in runs]
+            result["points"][point.key] = summarise(runs)
+            p = result["points"][point.key]
             print(
-                f"  {spec.name:<11} {key:<10} p50 {p['p50_ms']:8.2f} ms  "
+                f"  {spec.name:<11} {point.key:<16} p50 {p['p50_ms']:8.2f} ms  "
                 f"p99 {p['p99_ms']:8.2f} ms  {p['throughput_rps']:8.1f} req/s  "
-                f"server CPU {p['cpu_ms_per_req']:7.2f} ms/req",
+                f"server CPU {p['cpu_ms_per_req']:7.2f} ms/req  (load {load:.2f})",
                 flush=True,
             )
         result["peak_rss"] = peak_rss_mib(server)
@@ -172,7 +220,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="cds-bench-") as tmp:
         workdir = Path(tmp)
         bodies = write_bodies(workdir / "requests", args.seed, datetime.now(UTC))
-        results["meta"]["body_bytes"] = {n: p.stat().st_size for n, p in bodies.items()}
+        results["meta"]["body_bytes"] = {k: b.path.stat().st_size for k, b in bodies.items()}
         for name in wanted:
             print(f"{name}:", flush=True)
             spec = spec_for(name, workdir)

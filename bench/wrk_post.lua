@@ -2,7 +2,9 @@
 --
 -- Environment (set by bench/run.py): BENCH_BODY (file holding the request body), BENCH_PATH
 -- (request path), BENCH_MAX_REQUESTS (stop after this many responses per thread: the count cap;
--- wrk's -d is the time cap). wrk sleeps the whole -d even when a thread stops early, so the
+-- wrk's -d is the time cap), BENCH_VARY (optional: a string of the body, the patient id, that is
+-- replaced in every request by a new one of the same length, so that every resource differs
+-- from all earlier requests' and the service's validation cache is cold). wrk sleeps the whole -d even when a thread stops early, so the
 -- elapsed time of a capped run is measured here with CLOCK_MONOTONIC to keep throughput honest.
 
 local ffi = require("ffi")
@@ -22,6 +24,10 @@ file:close()
 wrk.method = "POST"
 wrk.path = os.getenv("BENCH_PATH") or "/"
 wrk.headers["Content-Type"] = "application/json"
+local vary = os.getenv("BENCH_VARY")
+if vary == "" then
+  vary = nil
+end
 
 local threads = {}
 
@@ -35,6 +41,19 @@ function init(args)
   non_200 = 0
   started_us = now_us()
   finished_us = 0
+  sent = 0
+  -- Microseconds since boot as the first id: later runs never repeat an earlier run's ids.
+  vary_base = math.floor(now_us())
+end
+
+if vary then
+  local pattern = vary:gsub("%p", "%%%0")
+  local tail = vary:sub(9)
+  function request()
+    sent = sent + 1
+    local id = string.format("%08x", (vary_base + sent) % 4294967296) .. tail
+    return wrk.format(nil, nil, nil, (wrk.body:gsub(pattern, id)))
+  end
 end
 
 function response(status, headers, body)

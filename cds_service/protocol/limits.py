@@ -19,6 +19,7 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
+from cds_service.protocol.raw_bounds import within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -185,16 +186,23 @@ async def read_json(
     """Content type, size and syntax checks of one JSON POST body, in contract order.
 
     With ``max_depth``/``max_resources`` (the app passes its settings) the parsed document
-    also goes through :func:`check_json_limits`.
+    is held to :func:`check_json_limits`: proven within them from its bytes when possible
+    (:mod:`cds_service.protocol.raw_bounds`, a fraction of the walk's cost), else walked.
     """
     check_content_type(request)
     body = await read_body(request, max_bytes)
     document = parse_json(body)
     if max_depth is not None or max_resources is not None:
-        check_json_limits(
-            document,
-            max_depth=max_depth if max_depth is not None else 1024,
-            max_resources=max_resources if max_resources is not None else MAX_ARRAY_ITEMS,
-            body_bytes=len(body),
-        )
+        depth = max_depth if max_depth is not None else 1024
+        resources = max_resources if max_resources is not None else MAX_ARRAY_ITEMS
+        if not within_limits(
+            body,
+            max_depth=depth,
+            max_resources=resources,
+            max_string_chars=MAX_STRING_CHARS,
+            max_array_items=MAX_ARRAY_ITEMS,
+        ):
+            check_json_limits(
+                document, max_depth=depth, max_resources=resources, body_bytes=len(body)
+            )
     return document

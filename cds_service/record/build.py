@@ -11,7 +11,7 @@ import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
@@ -54,7 +54,7 @@ from cds_service.record.observations import quantity, upper_limit, value_concept
 from cds_service.record.order_shapes import read_order
 from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
-from cds_service.record.terminology import Terminology, terminology
+from cds_service.record.terminology import ConceptKey, Terminology, concept_key, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
 from cds_service.record.trigger import pooled_medications, product_name, scan_orders
 from cds_service.record.validate import VALIDATION_CACHE
@@ -134,6 +134,10 @@ class _Builder:
         self.reads = knowledge().rules.reads()
         self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
         self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
+        # The relevance tests every resource gets, looked up once per call.
+        self.condition_union = self.tm.any_of(self.condition_sets)
+        self.observation_union = self.tm.any_of(self.observation_sets)
+        self.medication_union = self.tm.any_of(MEDICATION_SETS)
         self.patient_id = patient_id
         self.pooled = pooled
         # Natalizumab trigger orders (by object: the pool holds the EHR's own dicts) are read
@@ -148,6 +152,8 @@ class _Builder:
         self.skipped: Counter[str] = Counter()
         self.patients: list[JSON] = []
         self.validated: dict[bytes, bool] = {}
+        self._keyed: Any = None  # the concept whose membership key is self._key
+        self._key: ConceptKey | None = None
         self.handlers: dict[str, tuple[Callable[[JSON], bool], Callable[[JSON], None]]] = {
             "Patient": (lambda r: True, self.patients.append),
             "Condition": (self._condition_relevant, self._condition),
@@ -222,6 +228,18 @@ class _Builder:
             extra={"resource_type": rtype, "problem": "a coding that is not text"},
         )
 
+    def member(self, valuesets: str | tuple[str, ...], concept: Any) -> bool:
+        """Whether ``concept`` is in the value set (or any of the sets), memoised by content.
+
+        A relevant resource's code is tested against a dozen sets, and a long record repeats
+        the same few codes: the key of the concept last asked about is kept for the next test.
+        The one relevance test every resource gets matches directly: keying costs more than
+        a single match.
+        """
+        if concept is not self._keyed:
+            self._keyed, self._key = concept, concept_key(concept)
+        return self.tm.member(valuesets, concept, self._key)
+
     def is_draft(self, resource: JSON) -> bool:
         key = _draft_key(resource)
         if key is not None:
@@ -260,11 +278,12 @@ class _Builder:
     # -- Condition ---------------------------------------------------------------------------
 
     def _condition_relevant(self, resource: JSON) -> bool:
-        code = resource.get("code")
-        return self.tm.any_of(self.condition_sets).match_concept(code)
+        return self.condition_union.match_concept(resource.get("code"))
 
     def _matched(self, valuesets: tuple[str, ...], concept: Any) -> frozenset[str]:
-        return frozenset(v for v in valuesets if self.tm[v].match_concept(concept))
+        if concept is not self._keyed:
+            self._keyed, self._key = concept, concept_key(concept)
+        return self.tm.members(valuesets, concept, self._key)
 
     def _condition_fact(self, resource: JSON, code: Any) -> None:
         """A Condition some topic reads, with its status and dates, whatever they are."""
@@ -285,12 +304,12 @@ class _Builder:
         code = resource.get("code")
         self._condition_fact(resource, code)
         recorded = first_date(resource, "recordedDate", "onsetDateTime", "onsetPeriod")
-        if self.tm["pml-history"].match_concept(code):  # any clinicalStatus
+        if self.member("pml-history", code):  # any clinicalStatus
             target = (
                 self.record.pml_suspected if is_suspected(resource) else self.record.pml_history
             )
             target.append(self.evidence(resource, recorded, code))
-        if self.tm["ms-relapse"].match_concept(code):
+        if self.member("ms-relapse", code):
             onset = first_date(resource, "onsetDateTime", "onsetPeriod", "recordedDate")
             self.record.relapses.append(self.evidence(resource, onset, code))
             return
@@ -306,24 +325,23 @@ class _Builder:
                     coded_non_active=bool(self.tm["spms-non-active-codes"].matching_codes(code)),
                 )
             )
-        if self.tm["crohns-disease"].match_concept(code):
+        if self.member("crohns-disease", code):
             self.record.crohns.append(self.evidence(resource, recorded, code))
-        if self.tm["immunocompromising-conditions"].match_concept(code):
+        if self.member("immunocompromising-conditions", code):
             self.record.immunocompromising.append(self.evidence(resource, recorded, code))
 
     def _phenotype(self, code: Any) -> Phenotype | None:
         for phenotype, valueset in PHENOTYPE_SETS:
-            if self.tm[valueset].match_concept(code):
+            if self.member(valueset, code):
                 return phenotype
-        if self.tm["ms-phenotype-unspecified"].match_concept(code):
+        if self.member("ms-phenotype-unspecified", code):
             return Phenotype.UNSPECIFIED
         return None
 
     # -- Observation and exams ---------------------------------------------------------------
 
     def _observation_relevant(self, resource: JSON) -> bool:
-        code = resource.get("code")
-        return self.tm.any_of(self.observation_sets).match_concept(code)
+        return self.observation_union.match_concept(resource.get("code"))
 
     def _observation_fact(self, resource: JSON, when: date | None, code: Any) -> None:
         """A result some topic reads: value, unit, upper limit, value sets, flags; unjudged."""
@@ -337,8 +355,12 @@ class _Builder:
             for interpretation in concepts(resource.get("interpretation"))
             for flag in self._matched(self.reads.interpretations, interpretation)
         )
-        evidence = replace(
-            self.evidence(resource, when, code, min(matched)), value=value, unit=unit or unit_code
+        evidence = Evidence(
+            reference_of(resource),
+            when,
+            self.label(code, min(matched)),
+            value=value,
+            unit=unit or unit_code,
         )
         self.record.observations.append(
             ObservationFact(
@@ -361,22 +383,22 @@ class _Builder:
             resource, "effectiveDateTime", "effectivePeriod", "effectiveInstant", "issued"
         )
         self._observation_fact(resource, when, code)
-        if self.tm["ms-relapse"].match_concept(code):
+        if self.member("ms-relapse", code):
             self.record.relapses.append(self.evidence(resource, when, code))
-        if self.tm["mri-activity"].match_concept(code):
+        if self.member("mri-activity", code):
             # Any lesion count, even 0, documents that a brain MRI was done on that date.
             self.record.mri_exams.append(self.evidence(resource, when, code))
             self._lesion_count(resource, when, code)
-        elif self.tm["brain-mri"].match_concept(code):
+        elif self.member("brain-mri", code):
             self.record.mri_exams.append(self.evidence(resource, when, code))
         status = text_of(resource.get("status"))
         final = status in JCV_FINAL
-        if self.tm["jcv-dna"].match_concept(code):
+        if self.member("jcv-dna", code):
             # A preliminary "detected" is already a sign suggestive of PML: do not wait.
             reported = final or status == "preliminary"
             if reported and jcv_dna_detected(resource, self.tm):
                 self.record.jcv_dna_positive.append(self.evidence(resource, when, code))
-        elif self.tm["anti-jcv-antibody"].match_concept(code) and final:
+        elif self.member("anti-jcv-antibody", code) and final:
             self.jcv.add(resource, self.evidence(resource, when, code))
 
     def _lesion_count(self, resource: JSON, when: date | None, code: Any) -> None:
@@ -387,7 +409,7 @@ class _Builder:
         kinds = {LESION_KINDS[c] for _, c in self.tm["mri-activity"].matching_codes(code)}
         if count is None or count < 0 or len(kinds) != 1:
             return  # no count, or a coding that claims both kinds: not a usable assessment
-        evidence = replace(self.evidence(resource, when, code), value=count)
+        evidence = Evidence(reference_of(resource), when, self.label(code), value=count)
         self.record.mri_lesion_counts.append(MriLesionCount(evidence, kinds.pop(), count))
 
     def _exam_relevant(self, resource: JSON) -> bool:
@@ -451,14 +473,14 @@ class _Builder:
 
     def _medication_relevant(self, resource: JSON) -> bool:
         concept = self.medications.concept(resource)
-        return concept is not None and self.tm.any_of(MEDICATION_SETS).match_concept(concept)
+        return concept is not None and self.medication_union.match_concept(concept)
 
     def _medication(self, resource: JSON) -> None:
         concept = self.medications.concept(resource)
         rtype = resource.get("resourceType")
         status = text_of(resource.get("status"))
         draft = self.is_draft(resource)
-        if self.tm["natalizumab"].match_concept(concept):
+        if self.member("natalizumab", concept):
             given = None if draft else read_use(resource, self.label(concept, "natalizumab"))
             if given is not None:
                 self.record.natalizumab.append(given)
@@ -471,9 +493,9 @@ class _Builder:
             "dateAsserted",
         )
         use = MedicationUse(self.evidence(resource, when, concept), self.label(concept))
-        if self.tm["prior-immunosuppressants"].match_concept(concept) and status not in NOT_DONE:
+        if self.member("prior-immunosuppressants", concept) and status not in NOT_DONE:
             self.record.prior_immunosuppressants.append(use)
-        if self.tm["concomitant-immunotherapy"].match_concept(concept) and (
+        if self.member("concomitant-immunotherapy", concept) and (
             draft or (rtype != "MedicationAdministration" and status == "active")
         ):
             self.record.concomitant_immunotherapy.append(use)

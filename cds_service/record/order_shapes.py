@@ -11,10 +11,13 @@ they could be PHI) so the cards can say what was not read, and left out of the v
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+import orjson
 from pydantic import ValidationError
 
 from cds_service.record.validate import model_for
@@ -121,8 +124,38 @@ def r4_view(order: JSON) -> dict[str, Any]:
     return view
 
 
+#: Verdicts of order views by content digest (the same draft is read on every call of a
+#: session: order-select, then order-sign); only digests and field names are kept.
+_VERDICTS: dict[bytes, tuple[str, ...] | None] = {}
+_MAX_VERDICTS: Final = 4096
+
+
+def _digest(view: JSON) -> bytes:
+    try:
+        canonical = orjson.dumps(view, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):  # e.g. integers beyond 64 bits
+        canonical = json.dumps(view, sort_keys=True, default=repr).encode()
+    return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
 def _failing_fields(view: JSON) -> list[str] | None:
-    """Top-level fields of ``view`` that fail R4B validation; ``None`` when it is valid."""
+    """Top-level fields of ``view`` that fail R4B validation; ``None`` when it is valid.
+
+    Remembered by the view's content digest: validating an order costs more than the rest of
+    reading it.
+    """
+    key = _digest(view)
+    if key in _VERDICTS:
+        known = _VERDICTS[key]
+        return None if known is None else list(known)
+    verdict = _validate_order(view)
+    if len(_VERDICTS) >= _MAX_VERDICTS:
+        _VERDICTS.clear()
+    _VERDICTS[key] = None if verdict is None else tuple(verdict)
+    return verdict
+
+
+def _validate_order(view: JSON) -> list[str] | None:
     try:
         model_for("MedicationRequest").model_validate(view)
     except ValidationError as error:

@@ -60,6 +60,12 @@ def spend_text_budget(chars: int) -> bool:
     return True
 
 
+def text_budget_exhausted() -> bool:
+    """Whether this call has run out of text budget (an answer may be "no" only for that)."""
+    state = _CURRENT.get()
+    return state is not None and state.text_exhausted
+
+
 def note_ill_typed() -> None:
     """Count a coding whose ``system``, ``code`` or ``display`` is not a string."""
     state = _CURRENT.get()

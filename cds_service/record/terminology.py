@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Any
+from typing import Any, Final
 
 from cds_service.knowledge.loader import (
     TEXT_EXCLUDE_PATTERN_EXT,
@@ -20,7 +20,7 @@ from cds_service.knowledge.loader import (
     extension_values,
     knowledge,
 )
-from cds_service.record.reading import note_ill_typed, spend_text_budget
+from cds_service.record.reading import note_ill_typed, spend_text_budget, text_budget_exhausted
 from cds_service.record.text_patterns import TextPattern
 
 ICD10CM = "http://hl7.org/fhir/sid/icd-10-cm"
@@ -29,6 +29,10 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 MSF = "https://natalizumab-cds.example/fhir/CodeSystem/ms-findings"
 TEXT_CACHE_SIZE = 4096
 MAX_TEXT_CHARS = 2000
+#: Distinct concepts whose value-set memberships are remembered (then forgotten at once).
+MEMBERSHIP_CACHE_SIZE: Final = 8192
+
+ConceptKey = tuple[tuple[tuple[str | None, str | None, str | None], ...], str | None]
 
 
 def normalise_code(system: str, code: str) -> str:
@@ -63,7 +67,8 @@ class Exclusions:
     def excludes_coding(self, system: str, normalised: str) -> bool:
         if (system, normalised) in self.codes:
             return True
-        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+        prefixes = self.prefixes.get(system)
+        return prefixes is not None and normalised.startswith(prefixes)
 
 
 @dataclass
@@ -86,7 +91,8 @@ class ValueSetMatcher:
             return False
         if (system, normalised) in self.codes:
             return True
-        return any(normalised.startswith(prefix) for prefix in self.prefixes.get(system, ()))
+        prefixes = self.prefixes.get(system)
+        return prefixes is not None and normalised.startswith(prefixes)
 
     def _excluded_concept(self, concept: dict[str, Any]) -> bool:
         """The concept names an excluded code, so only its other codes may make it a member."""
@@ -187,6 +193,30 @@ def _absent_or_text(value: object) -> bool:
     return value is None or isinstance(value, str)
 
 
+def concept_key(concept: Any) -> ConceptKey | None:
+    """Everything matching reads of a CodeableConcept, as a hashable value.
+
+    ``None`` when the concept is not a plain, well-typed one (a coding that is not a list of
+    objects, a ``system``/``code``/``display``/``text`` that is not a string): matching such a
+    concept counts what it could not read, so it is never memoised.
+    """
+    if not isinstance(concept, dict):
+        return None
+    text = concept.get("text")
+    codings = concept.get("coding")
+    if not _absent_or_text(text) or not (codings is None or isinstance(codings, list)):
+        return None
+    parts: list[tuple[str | None, str | None, str | None]] = []
+    for coding in codings or ():
+        if not isinstance(coding, dict):
+            return None
+        system, code, display = coding.get("system"), coding.get("code"), coding.get("display")
+        if not (_absent_or_text(system) and _absent_or_text(code) and _absent_or_text(display)):
+            return None
+        parts.append((system, code, display))
+    return tuple(parts), text
+
+
 def iter_codings(concept: Mapping[str, Any]) -> Iterable[tuple[str, str, str]]:
     codings = concept.get("coding")
     if not isinstance(codings, list):
@@ -266,6 +296,8 @@ class Terminology:
     def __init__(self, valuesets: Mapping[str, Mapping[str, Any]]) -> None:
         self._matchers = {vs_id: compile_valueset(vs) for vs_id, vs in valuesets.items()}
         self._unions: dict[tuple[str, ...], ValueSetMatcher] = {}
+        self._memberships: dict[ConceptKey, dict[str, bool]] = {}
+        self._member_sets: dict[tuple[ConceptKey, tuple[str, ...]], frozenset[str]] = {}
         self._displays = {
             key: coded.display
             for matcher in self._matchers.values()
@@ -285,6 +317,47 @@ class Terminology:
 
     def __getitem__(self, valueset_id: str) -> ValueSetMatcher:
         return self._matchers[valueset_id]
+
+    def member(
+        self, valuesets: str | tuple[str, ...], concept: Any, key: ConceptKey | None
+    ) -> bool:
+        """``match_concept`` of the set (or the union of the sets), remembered by ``key``.
+
+        The answer depends only on what the key holds, so it is kept for the next concept with
+        the same codes and text, in this call or a later one; an answer given while the call's
+        text budget was exhausted is not kept (it may be "no" only for want of budget). Like
+        the matchers' text cache, a remembered answer spends no text budget again.
+        """
+        matcher = self[valuesets] if isinstance(valuesets, str) else self.any_of(valuesets)
+        if key is None:
+            return matcher.match_concept(concept)
+        known = self._memberships.get(key)
+        if known is None:
+            if len(self._memberships) >= MEMBERSHIP_CACHE_SIZE:
+                self._memberships.clear()
+            known = self._memberships.setdefault(key, {})
+        answer = known.get(matcher.id)
+        if answer is None:
+            answer = matcher.match_concept(concept)
+            if not text_budget_exhausted():
+                known[matcher.id] = answer
+        return answer
+
+    def members(
+        self, valuesets: tuple[str, ...], concept: Any, key: ConceptKey | None
+    ) -> frozenset[str]:
+        """The sets among ``valuesets`` that hold ``concept``, remembered as :meth:`member`'s."""
+        if key is None:
+            return frozenset(v for v in valuesets if self[v].match_concept(concept))
+        remembered = (key, valuesets)
+        found = self._member_sets.get(remembered)
+        if found is None:
+            found = frozenset(v for v in valuesets if self.member(v, concept, key))
+            if not text_budget_exhausted():
+                if len(self._member_sets) >= MEMBERSHIP_CACHE_SIZE:
+                    self._member_sets.clear()
+                self._member_sets[remembered] = found
+        return found
 
     def any_of(self, valueset_ids: tuple[str, ...]) -> ValueSetMatcher:
         union = self._unions.get(valueset_ids)

@@ -167,6 +167,8 @@ def therapy(uses: Sequence[NatalizumabUse], today: date, thresholds: Thresholds)
     ]
     last = max(d for d in lasts if d is not None)
     tail = timedelta(days=int(thresholds.treatment_period_tail_days.value))
+    # A record dated at the end of the calendar (9999-12-31) has no later day to end on.
+    end = last + tail if date.max - last >= tail else date.max
     return Therapy(
-        current_by=current_by, period_start=min(starts), period_end=last + tail, last_exposure=last
+        current_by=current_by, period_start=min(starts), period_end=end, last_exposure=last
     )

@@ -190,7 +190,10 @@ class _Judge:
 
 
 def is_order(resource: Any) -> bool:
-    return isinstance(resource, dict) and resource.get("resourceType") in ORDER_TYPES
+    if not isinstance(resource, dict):
+        return False
+    resource_type = resource.get("resourceType")  # may be a list: unhashable, never an order
+    return isinstance(resource_type, str) and resource_type in ORDER_TYPES
 
 
 def _entered_in_error(order: JSON) -> bool:

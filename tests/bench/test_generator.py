@@ -125,3 +125,14 @@ def test_dates_are_relative_to_now_and_never_in_the_future() -> None:
 def test_sizes_outside_the_supported_range_are_refused(n: int) -> None:
     with pytest.raises(ValueError, match="between"):
         generate_request(n)
+
+
+def test_other_drug_request_keeps_the_record_and_orders_no_natalizumab() -> None:
+    natalizumab = generate_request(200, seed=4, now=NOW)
+    other = generate_request(200, seed=4, now=NOW, natalizumab=False)
+    assert other["prefetch"] == natalizumab["prefetch"]
+    (draft,) = [e["resource"] for e in other["context"]["draftOrders"]["entry"]]
+    _validate(draft)
+    assert draft["status"] == "draft"
+    assert (RXNORM, NATALIZUMAB_RXCUI) not in _codes(draft, "medicationCodeableConcept")
+    assert "natalizumab" not in dumps(draft).decode().lower()

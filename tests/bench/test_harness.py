@@ -67,8 +67,10 @@ def test_verdicts_compare_service_with_limit_and_peer() -> None:
         "peer": {"points": {"n200-c1": point(40, 25, 40), "n200-c16": point(600, 25, 40)}},
         "service": {
             "points": {
-                "n200-c1": point(1.2, 800, 1.2),
-                "n200-c16": point(12, 800, 1.25),
+                "n200-c1": point(2.0, 500, 2.4),
+                "n200-c16": point(20, 600, 2.4),
+                "cold-n200-c1": point(2.2, 450, 2.6),
+                "other-n200-c1": point(1.1, 850, 1.2),
                 "n10-c1": point(0.5, 2000, 0.5),
                 "n100-c1": point(0.8, 1200, 0.8),
                 "n1000-c1": point(5.0, 200, 5.0),
@@ -78,12 +80,18 @@ def test_verdicts_compare_service_with_limit_and_peer() -> None:
         },
     }
     states = {v.name: v.passed for v in verdicts(results)}
-    assert states["service/limit p50 at c=1, N=200"] is True
-    assert states["service/limit throughput at c=16"] is True  # 800/1000 >= 0.7
+    assert states["CPU/req other drug, service/limit, N=200"] is True  # 1.2 / 1.0 <= 1.3
+    assert states["CPU/req natalizumab warm, service/limit"] is True  # 2.4 <= 2.5
+    assert states["CPU/req natalizumab cold, service/limit"] is False  # 2.6 > 2.5
+    assert states["service/limit throughput at c=16"] is True  # 600/1000 >= 0.5
     assert states["service/peer throughput at c=16"] is True
     assert states["service p50 at N=5000, c=1 (ms)"] is True
     assert states["service peak RSS (MiB)"] is True
-    results["service"]["points"]["n200-c16"] = point(12, 600, 1.7)
+    results["service"]["points"]["n200-c16"] = point(20, 400, 2.5)
+    results["limit"]["points"]["other-n200-c1"] = point(1.0, 1000, 0.9)
     states = {v.name: v.passed for v in verdicts(results)}
-    assert states["service/limit throughput at c=16"] is False  # 600/1000 < 0.7
-    assert "service/peer  c=16" in render(results)
+    assert states["service/limit throughput at c=16"] is False  # 400/1000 < 0.5
+    assert states["CPU/req other drug, service/limit, N=200"] is False  # 1.2 / 0.9 > 1.3
+    table = render(results)
+    assert "service/peer  c=16" in table
+    assert "service, natalizumab cold" in table

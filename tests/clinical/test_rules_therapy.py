@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from cds_service.record.therapy import count_infusions
+from tests.clinical.fhir import NATALIZUMAB, medication, rrms, run, topics
 from tests.clinical.records import (
     T,
     ago,
@@ -108,3 +109,16 @@ def test_infusions_win_when_they_are_more() -> None:
     assert exposure.months == 30
     assert exposure.first_infusion == ago(28 + 29 * 28)
     assert exposure.last_infusion == ago(28)
+
+
+def test_an_infusion_dated_at_the_end_of_the_calendar_never_crashes() -> None:
+    """9999-12-31T23:59:59-14:00 is a valid FHIR dateTime; its treatment period cannot end
+    183 days later, so it ends on the last representable day (found by the mutation fuzzer)."""
+    last_day = "9999-12-31T23:59:59-14:00"
+    evaluation = run(
+        [
+            rrms(),
+            medication("MedicationAdministration", NATALIZUMAB, status="completed", when=last_day),
+        ]
+    )
+    assert "natalizumab-indicated" in topics(evaluation)

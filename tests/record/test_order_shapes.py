@@ -137,3 +137,16 @@ def test_missing_fields_are_not_parts_that_could_not_be_read() -> None:
 def test_hostile_orders_never_raise(junk: dict[str, Any]) -> None:
     reading = read_order(r4() | junk)
     assert reading.unread
+
+
+def test_remembered_verdicts_follow_the_orders_content() -> None:
+    """The same order read again gets the same verdict; a changed one is judged afresh."""
+    broken = r4() | {"authoredOn": "yesterday"}
+    for _ in range(2):
+        assert read_order(r4()).unread == ()
+        assert read_order(broken).unread == ("authoredOn",)
+        assert read_order(r4() | {"authoredOn": "2026-01-01"}).unread == ()
+        assert read_order(broken | {"intent": 42}).unread in {
+            ("authoredOn", "intent"),
+            ("intent", "authoredOn"),
+        }

@@ -80,7 +80,11 @@ def test_dstu2_medication_order_is_an_order() -> None:
     assert is_trigger(dstu2)
 
 
-@pytest.mark.parametrize("kind", ["ServiceRequest", "NutritionOrder", "DeviceRequest", 5, None])
+@pytest.mark.parametrize(
+    "kind",
+    # Lists and objects are unhashable: found by the mutation fuzzer as a 500 (never a set key).
+    ["ServiceRequest", "NutritionOrder", "DeviceRequest", 5, None, [None], {}, [["x"]]],
+)
 def test_other_resources_are_never_triggers(kind: Any) -> None:
     assert not is_trigger({"resourceType": kind, "medicationCodeableConcept": {"text": "tysabri"}})
 
