@@ -325,14 +325,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """CDS Hooks discovery: the three natalizumab services."""
         return JSONBytesResponse(discovery_document())
 
-    async def call_service(request: Request) -> Response:
-        """Answer one hook call with cards.
-
-        Served by a plain Starlette route (below): FastAPI's dependency and parameter
-        machinery cost about a fifth of the everyday call, which only needs the path's
-        service id and the auth check, both done here in FastAPI's order (auth first).
-        """
-        await verify_request_auth(request)
+    async def answer_call(request: Request) -> Response:
+        """Answer one hook call with cards (the caller has checked auth)."""
         service = _service(request.path_params["service_id"])
         call = _call_state(request, hook=service.hook)
         body = await read_json(
@@ -364,8 +358,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         audit.record(service.id, result.hook_instance, result.body["cards"])
         return JSONBytesResponse(result.body)
 
+    async def call_service(request: Request) -> Response:
+        """Answer one hook call with cards.
+
+        Served by a plain Starlette route (below): FastAPI's dependency and parameter
+        machinery cost about a fifth of the everyday call, which only needs the path's
+        service id and the auth check, both done here in FastAPI's order (auth first).
+        """
+        await verify_request_auth(request)
+        return await answer_call(request)
+
     # The lean route comes first, so it serves every POST; the FastAPI route behind it only
-    # documents the operation in /openapi.json (and would answer the same way if reached).
+    # documents the operation in /openapi.json. Were it reached, its dependency checks auth
+    # once (a second check would refuse the token's jti as a replay), then the same answer.
     app.router.routes.insert(
         0, Route(SERVICE_PATH, call_service, methods=["POST"], include_in_schema=False)
     )
@@ -373,7 +378,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @app.post(SERVICE_PATH, dependencies=protected, openapi_extra=_SERVICE_REQUEST_SCHEMA)
     async def service_call(service_id: str, request: Request) -> Response:
         """Answer one hook call with cards."""
-        return await call_service(request)
+        return await answer_call(request)
 
     @app.post(
         "/cds-services/{service_id}/feedback",

@@ -14,6 +14,7 @@ from starlette.routing import Route
 from cds_service.app import SERVICE_PATH, create_app
 from cds_service.config import Settings
 from tests.security.hook_data import SERVICE_ID, order_sign_request
+from tests.security.jwt_support import EhrIssuer
 
 
 def test_the_lean_route_serves_the_post_and_the_fastapi_route_documents_it(
@@ -49,3 +50,29 @@ def test_auth_is_checked_before_the_service_id(tmp_path: Path) -> None:
             answer = client.post(path, json=order_sign_request())
             assert answer.status_code == 401
             assert answer.json() == {"error": "unauthorized", "message": "Authentication failed."}
+
+
+def test_each_route_checks_a_valid_token_once(tmp_path: Path) -> None:
+    """Both routes accept a valid token: the lean route that serves the call, and the
+    documented FastAPI route should it ever be reached (its dependency checks auth; checking
+    again would refuse the token's jti as a replay)."""
+    issuer = EhrIssuer.create()
+    settings = Settings(
+        database_url=f"sqlite:///{tmp_path / 'f.db'}",
+        auth_required=True,
+        trusted_issuers={issuer.iss: issuer.write_jwks(tmp_path / "jwks.json")},
+        public_base_url="http://testserver",
+    )
+    audience = f"http://testserver/cds-services/{SERVICE_ID}"
+    for lean in (True, False):
+        app = create_app(settings)
+        if not lean:
+            app.router.routes.pop(0)  # the documented route now answers
+        with TestClient(app) as client:
+            answer = client.post(
+                f"/cds-services/{SERVICE_ID}",
+                json=order_sign_request(),
+                headers={"Authorization": f"Bearer {issuer.token(audience)}"},
+            )
+            assert answer.status_code == 200, (lean, answer.text)
+            assert answer.json()["cards"]
