@@ -15,11 +15,10 @@ with a few C-speed passes (``count``, ``translate``, ``replace``, ``find``, one 
   quote among them, and such a run of bytes covers a multiple of M / 2: the runs around those
   few offsets bound every string and key;
 * **depth**: with escapes masked, deleting every byte but ``{}[]"``, then the strings (quote
-  pairs), leaves the bracket skeleton of the document. Removing empty pairs (leaf containers)
-  lowers its depth by at most one, so a skeleton that empties within ``max_depth`` such
-  removals (``replace(b"{}", b"")``, then ``b"[]"``, alternately) is at most that deep. Objects
-  and arrays alternate in FHIR, so this takes about one removal per level; a body that
-  needs more removals than the limit is left to the exact walk.
+  pairs), leaves the bracket skeleton of the document, objects' braces written as brackets
+  (in valid JSON the kinds nest alike, so this changes no depth). One
+  ``replace(b"[]", b"")`` removes exactly the empty pairs, the leaves, and so lowers the depth
+  by exactly one: the skeleton empties after as many passes as the document is deep.
 
 Every answer is either "proven within the limits" or "not proven": the caller then runs the
 exact walk, which decides and names the error as before. So a hostile body is refused exactly
@@ -32,8 +31,9 @@ from __future__ import annotations
 import re
 from typing import Final
 
-#: ``translate`` table deleting every byte except brackets and quotes.
+#: ``translate`` tables: every byte but brackets and quotes deleted, braces read as brackets.
 _NOT_STRUCTURE: Final = bytes(b for b in range(256) if b not in b'{}[]"')
+_BRACES_AS_BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
 _QUOTED: Final = re.compile(rb'"[^"]*"')
 #: ``\u0041``-``\u007F``: an ASCII letter (or punctuation) written as an escape.
 _ASCII_ESCAPE: Final = re.compile(rb"\\u00[4-7][0-9a-fA-F]")
@@ -59,25 +59,23 @@ def skeleton(masked: bytes) -> bytes:
     structural separates, so after the ``""`` pairs are gone the remaining quotes still pair
     up as string delimiters, and the regex removes what is left of the strings.
     """
-    structure = masked.translate(None, _NOT_STRUCTURE).replace(b'""', b"")
+    structure = masked.translate(_BRACES_AS_BRACKETS, _NOT_STRUCTURE).replace(b'""', b"")
     if b'"' in structure:
         structure = _QUOTED.sub(b"", structure)
     return structure
 
 
 def depth_at_most(masked: bytes, max_depth: int) -> bool:
-    """True when containers provably nest at most ``max_depth`` deep (C-speed passes)."""
+    """Whether containers nest at most ``max_depth`` deep (one C-speed pass per level)."""
     structure = skeleton(masked)
-    removals = 0
-    while structure:
-        before = len(structure)
-        shorter = structure.replace(b"{}", b"")
-        removals += len(shorter) != before
-        structure = shorter.replace(b"[]", b"")
-        removals += len(structure) != len(shorter)
-        if removals > max_depth or len(structure) == before:
-            return False  # too many removals, or no empty pair (not valid JSON): walk it
-    return True
+    for _ in range(max_depth):
+        if not structure:
+            return True
+        shorter = structure.replace(b"[]", b"")
+        if len(shorter) == len(structure):
+            return False  # no empty pair: not the skeleton of valid JSON, let the walk decide
+        structure = shorter
+    return not structure
 
 
 #: The shortest resource, ``{"resourceType":""}``: a shorter body holds fewer resources.

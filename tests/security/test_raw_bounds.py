@@ -87,10 +87,17 @@ def test_the_skeleton_is_the_documents_own_brackets(document: Any) -> None:
     for body in encodings(document):
         structure = skeleton(mask_escapes(body))
         assert structure == skeleton(mask_escapes(orjson.dumps(document)))
-        assert set(structure) <= set(b"{}[]")
-        assert depth_at_most(mask_escapes(body), depth(document) * 2)
+        assert set(structure) <= set(b"[]")
+        assert depth_at_most(mask_escapes(body), depth(document))  # exact
         if depth(document) > 0:
             assert not depth_at_most(mask_escapes(body), depth(document) - 1)
+
+
+def test_depth_is_exact_for_objects_arrays_and_siblings() -> None:
+    flat: Any = [[1], {"a": [2]}, {"b": {"c": [[3]]}}]  # depths 2, 3 and 5 side by side
+    assert depth(flat) == 5
+    assert depth_at_most(json.dumps(flat).encode(), 5)
+    assert not depth_at_most(json.dumps(flat).encode(), 4)
 
 
 def test_depth_is_exact_for_alternating_objects_and_arrays() -> None:
