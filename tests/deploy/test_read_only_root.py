@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -37,7 +38,22 @@ EXAMPLE = "topic-pml-risk"
 LAUNCHER = r"""
 set -eu
 mount -o bind,remount,ro /
+# A checkout (or its venv) under /tmp would vanish under the new /tmp: keep a handle on each
+# such directory, then bind it back, read-only, at its own path inside the new tmpfs.
+kept=0
+for dir in ${CDS_TEST_KEEP_UNDER_TMP:-}; do
+  eval "exec $((3 + kept))< \"\$dir\""
+  kept=$((kept + 1))
+done
 mount -t tmpfs -o size=64m,mode=1777 cds-tmp /tmp
+kept=0
+for dir in ${CDS_TEST_KEEP_UNDER_TMP:-}; do
+  mkdir -p "$dir"
+  mount --no-canonicalize --bind "/proc/self/fd/$((3 + kept))" "$dir"
+  mount -o bind,remount,ro "$dir"
+  eval "exec $((3 + kept))<&-"
+  kept=$((kept + 1))
+done
 mount -t tmpfs -o size=64m,mode=0700 cds-data "$CDS_TEST_DATA_DIR"
 if touch "$CDS_TEST_REPO/.read-only-probe" 2>/dev/null; then
   rm -f "$CDS_TEST_REPO/.read-only-probe"
@@ -46,6 +62,18 @@ if touch "$CDS_TEST_REPO/.read-only-probe" 2>/dev/null; then
 fi
 exec setpriv --no-new-privs --bounding-set=-all --inh-caps=-all "$@"
 """
+
+
+def _under_tmp(*paths: Path) -> list[Path]:
+    """The top directories below /tmp that hold any of ``paths`` (a clone made with
+    ``mktemp -d`` lives there); the launcher keeps them visible over the new /tmp."""
+    tops = {Path("/tmp", p.resolve().relative_to("/tmp").parts[0]) for p in paths if _in_tmp(p)}
+    return sorted(tops)
+
+
+def _in_tmp(path: Path) -> bool:
+    resolved = path.resolve()
+    return resolved.is_relative_to("/tmp") and resolved != Path("/tmp")
 
 
 def mount_namespaces_available() -> str | None:
@@ -76,7 +104,11 @@ def read_only_service(tmp_path: Path) -> Iterator[ServiceProcess]:
     settings = dict(render().config())  # the chart's default ConfigMap, as the pod gets it
     assert settings["CDS_DATABASE_URL"] == "sqlite:////data/cds_feedback.db"
     settings["CDS_DATABASE_URL"] = f"sqlite:///{DATA_DIR / 'cds_feedback.db'}"
-    settings.update(CDS_TEST_DATA_DIR=str(DATA_DIR), CDS_TEST_REPO=str(REPO_ROOT))
+    settings.update(
+        CDS_TEST_DATA_DIR=str(DATA_DIR),
+        CDS_TEST_REPO=str(REPO_ROOT),
+        CDS_TEST_KEEP_UNDER_TMP=" ".join(str(d) for d in _under_tmp(REPO_ROOT, Path(sys.prefix))),
+    )
     service = ServiceProcess(
         name="read-only",
         settings=settings,
