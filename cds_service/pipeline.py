@@ -15,7 +15,7 @@ from typing import Any
 
 from cds_service.cards.registry import registered_texts
 from cds_service.cards.render import render_cards, whole_assessment_failed_card
-from cds_service.clinical.engine import assess
+from cds_service.clinical.engine import assess, whole_assessment_not_assessed
 from cds_service.clinical.registry import check_topic_data, registered_rules
 from cds_service.knowledge.loader import knowledge
 from cds_service.record.build import build_record
@@ -79,15 +79,10 @@ def evaluate(data: HookData, now: datetime) -> Evaluation:
             "assessment failed; answered with one not-assessed card",
             extra={"error": type(error).__name__},  # never the message: it may quote data
         )
-        topic = _indication_unassessed_topic()
-        return Evaluation(cards=[whole_assessment_failed_card(topic)], topics=[topic], failed=True)
-
-
-def _indication_unassessed_topic() -> str:
-    """The "not assessed" topic of the rule that comes first in card order (the indication)."""
-    topics = knowledge().topics
-    unassessed = [r.unassessed for r in registered_rules() if r.unassessed in topics]
-    return min(unassessed, key=lambda code: (topics[code].group.rank, topics[code].order))
+        finding = whole_assessment_not_assessed()
+        return Evaluation(
+            cards=[whole_assessment_failed_card(finding)], topics=[finding.topic], failed=True
+        )
 
 
 def _evaluate_unguarded(data: HookData, now: datetime) -> Evaluation:

@@ -364,18 +364,12 @@ def not_assessed_card(
     return Card.model_validate(card).wire()
 
 
-def whole_assessment_failed_card(topic: str, kb: Knowledge | None = None) -> dict[str, Any]:
+def whole_assessment_failed_card(
+    finding: Finding[TopicValues], kb: Knowledge | None = None
+) -> dict[str, Any]:
     """The one card for a natalizumab order whose assessment failed as a whole (record building
-    or the engine raised: a defect). ``topic`` is the indication rule's "not assessed" topic,
-    so the card stands where the indication card would."""
-    kb = kb or knowledge()
-    finding: Finding[TopicValues] = Finding(
-        topic, Indicator.WARNING, (), (), NotAssessed("whole assessment")
-    )
-    definition = kb.topics.get(topic)
-    if definition is not None and Indicator.WARNING not in definition.indicators:
-        finding = Finding(topic, definition.most_severe, (), (), finding.values)
-    return not_assessed_card(finding, (), kb, subject=_WHOLE_ASSESSMENT)
+    or the engine raised: a defect); ``finding`` from ``engine.whole_assessment_not_assessed``."""
+    return not_assessed_card(finding, (), kb or knowledge(), subject=_WHOLE_ASSESSMENT)
 
 
 @dataclass

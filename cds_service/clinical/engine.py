@@ -48,10 +48,8 @@ def assess(
 def _not_assessed(
     registered: RegisteredRule, error: Exception, kb: Knowledge
 ) -> Finding[TopicValues]:
-    """The finding that stands for a rule that raised: a warning where the topic allows one
-    (a check that did not run needs a look and an override reason, not an alarm), else the
-    topic's own severity. Logged with the rule and the error type only: the message of an
-    exception raised on record data may quote that data."""
+    """The finding that stands for a rule that raised, logged with the rule and the error type
+    only: the message of an exception raised on record data may quote that data."""
     logger.error(
         "rule raised; its topic is answered as not assessed",
         extra={
@@ -60,11 +58,29 @@ def _not_assessed(
             "error": type(error).__name__,
         },
     )
-    topic = kb.topics.get(registered.unassessed)
+    return not_assessed(registered.unassessed, registered.name, kb)
+
+
+def not_assessed(topic: str, rule: str, kb: Knowledge) -> Finding[TopicValues]:
+    """A :class:`NotAssessed` finding on ``topic``: a warning where the topic allows one (a
+    check that did not run needs a look and an override reason, not an alarm), else the
+    topic's own severity."""
+    definition = kb.topics.get(topic)
     indicator = Indicator.WARNING
-    if topic is not None and indicator not in topic.indicators:
-        indicator = topic.most_severe
-    return Finding(registered.unassessed, indicator, (), (), NotAssessed(registered.name))
+    if definition is not None and indicator not in definition.indicators:
+        indicator = definition.most_severe
+    return Finding(topic, indicator, (), (), NotAssessed(rule))
+
+
+def whole_assessment_not_assessed(kb: Knowledge | None = None) -> Finding[TopicValues]:
+    """The one finding for a call whose assessment failed as a whole: on the "not assessed"
+    topic of the rule that comes first in card order (the indication rule), so it stands
+    where the indication card would."""
+    kb = kb or knowledge()
+    topics = kb.topics
+    unassessed = [r.unassessed for r in registered_rules() if r.unassessed in topics]
+    topic = min(unassessed, key=lambda code: (topics[code].group.rank, topics[code].order))
+    return not_assessed(topic, "whole assessment", kb)
 
 
 def card_order(
