@@ -46,7 +46,7 @@ from cds_service.protocol import errors
 from cds_service.protocol.access import verify_request_auth
 from cds_service.protocol.errors import ProtocolError, unknown_service
 from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
-from cds_service.protocol.limits import read_json
+from cds_service.protocol.limits import read_hook_json, read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
 from cds_service.security_headers import SecurityHeadersMiddleware
@@ -329,7 +329,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Answer one hook call with cards (the caller has checked auth)."""
         service = _service(request.path_params["service_id"])
         call = _call_state(request, hook=service.hook)
-        body = await read_json(
+        body, prefetch_depth = await read_hook_json(
             request,
             settings.max_body_bytes,
             max_depth=settings.max_json_depth,
@@ -344,7 +344,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 metrics.fhir_fetch_failures.labels(key, failure).inc()
 
         result = await answer_hook_call(
-            service, body, settings, request.app.state.fetcher, on_fetch=on_fetch
+            service,
+            body,
+            settings,
+            request.app.state.fetcher,
+            on_fetch=on_fetch,
+            before_prefetch=prefetch_depth.hold if prefetch_depth else None,
         )
         call.update(topics=result.topics, skipped_resources=result.skipped_resources)
         for topic, indicator in zip(result.topics, result.indicators, strict=False):

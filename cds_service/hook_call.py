@@ -9,7 +9,7 @@ a natalizumab order the gathering (412s, fetches) and the engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -66,12 +66,17 @@ def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datet
     )
 
 
+def _nothing() -> None:
+    """No limit owed on prefetch (the caller has held the whole body to them)."""
+
+
 async def _find_trigger(
     request: HookRequest,
     context: HookContext,
     settings: Settings,
     fetcher: FhirFetcher | None,
     budget: ResourceBudget,
+    before_prefetch: Callable[[], None],
 ) -> tuple[TriggerScan, list[dict[str, Any]]]:
     """The natalizumab orders of the call, judged on the raw JSON (contract section 2).
 
@@ -86,6 +91,7 @@ async def _find_trigger(
         return scan, []
     # Only an order naming a Medication by reference needs the pooled Medications: the common
     # call (inline codes) never walks the prefetch here.
+    before_prefetch()
     prefetch = request.prefetch or {}
     medications = pooled_medications([*prefetch.values(), drafts])
     scan = scan_orders(triggers, medications)
@@ -111,13 +117,17 @@ async def answer_hook_call(
     *,
     now: datetime | None = None,
     on_fetch: FetchObserver | None = None,
+    before_prefetch: Callable[[], None] | None = None,
 ) -> CallResult:
     """Validate, find the trigger, gather and evaluate one call.
 
     Raises :class:`ProtocolError` for 4xx answers. Without a natalizumab order the answer is
     ``{"cards": []}`` at once: no 412, no gathering, no fetch beyond the Medications the
-    orders name (contract section 1).
+    orders name (contract section 1). ``before_prefetch`` runs before anything reads
+    ``prefetch`` (the web layer holds its depth limit there,
+    :class:`cds_service.protocol.limits.PrefetchDepth`).
     """
+    before_prefetch = before_prefetch or _nothing
     request = parse_hook_request(body)
     if request.hook != service.hook:
         raise ProtocolError(
@@ -125,9 +135,12 @@ async def answer_hook_call(
         )
     context = parse_context(service.hook, request.context)
     budget = ResourceBudget.for_body(body, settings.max_resources)
-    scan, medications = await _find_trigger(request, context, settings, fetcher, budget)
+    scan, medications = await _find_trigger(
+        request, context, settings, fetcher, budget, before_prefetch
+    )
     if not scan.orders:
         return CallResult(body={"cards": []}, hook_instance=request.hook_instance)
+    before_prefetch()
     data = await gather(
         request,
         context,

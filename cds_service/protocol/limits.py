@@ -8,6 +8,7 @@ checks in the same order: 415 before 413 before 400.
 from __future__ import annotations
 
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import orjson
@@ -19,7 +20,7 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
-from cds_service.protocol.raw_bounds import within_limits
+from cds_service.protocol.raw_bounds import depth_at_most, mask_escapes, within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -206,3 +207,68 @@ async def read_json(
                 document, max_depth=depth, max_resources=resources, body_bytes=len(body)
             )
     return document
+
+
+@dataclass
+class PrefetchDepth:
+    """The depth limit over a hook call's ``prefetch``, held when the call first reads it.
+
+    Why deferred: a call without a natalizumab order never reads prefetch (contract
+    section 1 answers it at once, "whatever prefetch holds"), and proving the depth of a
+    large prefetch from its bytes is most of what that everyday call would cost beyond
+    parsing (bench/README.md). Every other limit, and the depth of everything but
+    ``prefetch``, is held before the call is read; whatever walks prefetch (the trigger's
+    Medication lookup, gathering, record building) calls :meth:`hold` first, and then the
+    answer is the one the whole-body check gives: the same 400 ``too_deep``.
+    """
+
+    body: bytes
+    document: Any
+    max_depth: int
+    max_resources: int
+    _held: bool = field(default=False, repr=False)
+
+    def hold(self) -> None:
+        """Raise the limits' error if prefetch nests too deep; a no-op once it has passed."""
+        if self._held:
+            return
+        if not depth_at_most(mask_escapes(self.body), self.max_depth):
+            check_json_limits(
+                self.document,
+                max_depth=self.max_depth,
+                max_resources=self.max_resources,
+                body_bytes=len(self.body),
+            )
+        self._held = True
+
+
+async def read_hook_json(
+    request: Request, max_bytes: int, *, max_depth: int, max_resources: int
+) -> tuple[Any, PrefetchDepth | None]:
+    """:func:`read_json` for a hook call, with the depth of ``prefetch`` left to be held.
+
+    Returns the document and the check still owed on its prefetch (``None`` when nothing is
+    owed: no prefetch object, or a body that the exact walk has checked whole).
+    """
+    check_content_type(request)
+    body = await read_body(request, max_bytes)
+    document = parse_json(body)
+    prefetch = document.get("prefetch") if document.__class__ is dict else None
+    proven = within_limits(
+        body,
+        max_depth=None if prefetch.__class__ is dict else max_depth,
+        max_resources=max_resources,
+        max_string_chars=MAX_STRING_CHARS,
+        max_array_items=MAX_ARRAY_ITEMS,
+    )
+    if not proven:
+        check_json_limits(
+            document, max_depth=max_depth, max_resources=max_resources, body_bytes=len(body)
+        )
+        return document, None
+    if prefetch.__class__ is not dict:
+        return document, None
+    # The envelope and context (with draftOrders) are small: walked exactly, prefetch left out.
+    rest = {key: value for key, value in document.items() if key != "prefetch"}
+    check_json_limits(rest, max_depth=max_depth, max_resources=max_resources, body_bytes=0)
+    return document, PrefetchDepth(body, document, max_depth, max_resources)

@@ -1,0 +1,127 @@
+"""The depth limit over ``prefetch`` is held when the call reads prefetch, and only then.
+
+Contract section 1: a call without a natalizumab order is answered ``{"cards": []}`` at once,
+"whatever prefetch holds"; the service never reads that prefetch, so it no longer proves the
+prefetch's depth for it (the costliest limit check, bench/README.md). Every call that does read
+prefetch (a natalizumab order; an order naming a Medication that prefetch may hold) gets the
+same 400 ``too_deep`` as before, and everything outside prefetch is held to the limit up front.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from cds_service.app import create_app
+from cds_service.config import Settings
+from tests.security.hook_data import SERVICE_ID, order_sign_request
+from tests.security.test_limits import nested
+
+PATH = f"/cds-services/{SERVICE_ID}"
+LISINOPRIL = {
+    "coding": [
+        {
+            "system": "http://www.nlm.nih.gov/research/umls/rxnorm",
+            "code": "314076",
+            "display": "lisinopril 10 MG Oral Tablet",
+        }
+    ]
+}
+
+
+@pytest.fixture
+def client(tmp_path: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}", max_json_depth=64)
+    loop = asyncio.new_event_loop()
+    transport = httpx.ASGITransport(app=create_app(settings))
+    http = httpx.AsyncClient(transport=transport, base_url="http://cds.test")
+    yield loop, http
+    loop.run_until_complete(http.aclose())
+    loop.close()
+
+
+def answer(
+    client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient], body: dict[str, Any]
+) -> tuple[int, Any]:
+    loop, http = client
+    response = loop.run_until_complete(
+        http.post(
+            PATH, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        )
+    )
+    return response.status_code, response.json()
+
+
+def _order(body: dict[str, Any]) -> dict[str, Any]:
+    order: dict[str, Any] = body["context"]["draftOrders"]["entry"][0]["resource"]
+    return order
+
+
+def other_drug(body: dict[str, Any]) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    _order(body)["medicationCodeableConcept"] = LISINOPRIL
+    return body
+
+
+def deep_prefetch(body: dict[str, Any], depth: int = 80) -> dict[str, Any]:
+    body = copy.deepcopy(body)
+    body["prefetch"]["deep"] = {"resourceType": "Basic", "id": "deep", "extension": nested(depth)}
+    return body
+
+
+Client = tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]
+
+
+def test_everyday_call_is_not_refused_for_a_prefetch_it_never_reads(client: Client) -> None:
+    assert answer(client, deep_prefetch(other_drug(order_sign_request()))) == (
+        200,
+        {"cards": []},
+    )
+
+
+def test_natalizumab_call_with_a_deep_prefetch_is_refused(client: Client) -> None:
+    status, body = answer(client, deep_prefetch(order_sign_request()))
+    assert (status, body["error"]) == (400, "too_deep")
+
+
+def test_shallower_than_the_limit_still_answers(client: Client) -> None:
+    # nested(55) inside Basic.extension inside prefetch inside the body: 59 levels in all.
+    status, body = answer(client, deep_prefetch(order_sign_request(), depth=55))
+    assert status == 200
+    assert body["cards"]
+
+
+def test_an_order_naming_a_medication_reads_prefetch_so_the_limit_holds(client: Client) -> None:
+    """The trigger looks for the referenced Medication in prefetch: it reads it, so 400."""
+    body = other_drug(order_sign_request())
+    order = _order(body)
+    del order["medicationCodeableConcept"]
+    order["medicationReference"] = {"reference": "Medication/med-unknown"}
+    status, error = answer(client, deep_prefetch(body))
+    assert (status, error["error"]) == (400, "too_deep")
+
+
+@pytest.mark.parametrize("natalizumab", [True, False])
+def test_depth_outside_prefetch_is_held_up_front(client: Client, natalizumab: bool) -> None:
+    body = order_sign_request() if natalizumab else other_drug(order_sign_request())
+    in_context = copy.deepcopy(body)
+    _order(in_context)["extension"] = nested(80)
+    at_top = copy.deepcopy(body)
+    at_top["extension"] = nested(80)
+    for hostile in (in_context, at_top):
+        status, error = answer(client, hostile)
+        assert (status, error["error"]) == (400, "too_deep")
+
+
+def test_a_prefetch_that_is_not_an_object_is_checked_whole(client: Client) -> None:
+    body = other_drug(order_sign_request())
+    body["prefetch"] = [nested(80)]
+    status, error = answer(client, body)
+    assert (status, error["error"]) == (400, "too_deep")
