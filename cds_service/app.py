@@ -49,6 +49,7 @@ from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.limits import read_hook_json, read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
+from cds_service.record.memo import FACTS_MEMO
 from cds_service.security_headers import SecurityHeadersMiddleware
 from cds_service.slow_uploads import SlowUploadMiddleware
 
@@ -262,6 +263,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     check_startable(settings)
     configure_logging(settings.log_level)
+    FACTS_MEMO.configure(settings.record_memo_entries)
     metrics = Metrics()
     store = FeedbackStore(settings.database_url, settings.database_timeouts())
     audit = create_recorder(settings, store, metrics.registry)

@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 5 * 1024 * 1024
     max_json_depth: int = 64
     max_resources: int = 20_000
+    #: Relevant resources whose facts are remembered between calls (cds_service.record.memo);
+    #: 0 turns the memo off.
+    record_memo_entries: int = Field(default=8192, ge=0)
     fhir_connect_timeout_s: float = 2.0
     fhir_total_timeout_s: float = 5.0
     fhir_max_response_bytes: int = 10 * 1024 * 1024

@@ -7,11 +7,12 @@ a long record (thousands of unrelated labs) far below one model validation per r
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date, datetime
 from typing import Any
 
@@ -33,6 +34,7 @@ from cds_service.record.fhir import (
 )
 from cds_service.record.jcv import JcvGrouper
 from cds_service.record.medications import MedicationIndex
+from cds_service.record.memo import FACTS_MEMO, Facts
 from cds_service.record.model import (
     ConditionFact,
     DataNote,
@@ -80,6 +82,19 @@ LESION_KINDS = {
 MEDICATION_SETS = ("natalizumab", "prior-immunosuppressants", "concomitant-immunotherapy")
 MEDICATION_TYPES = frozenset(
     {"MedicationRequest", "MedicationStatement", "MedicationAdministration"}
+)
+#: Read from the resource alone, so their facts may be remembered (:mod:`.memo`); a Patient
+#: is kept whole for the end of the build, not read into facts.
+REMEMBERED_TYPES = frozenset(
+    {
+        "Condition",
+        "Observation",
+        "DiagnosticReport",
+        "Procedure",
+        "ImagingStudy",
+        "AllergyIntolerance",
+        *MEDICATION_TYPES,
+    }
 )
 PHENOTYPE_SETS = (
     (Phenotype.SPMS, "ms-phenotype-spms"),
@@ -129,7 +144,8 @@ class _Builder:
     ) -> None:
         self.tm: Terminology = terminology()
         self.reading = reading or CallReading(MAX_TEXT_CHARS_PER_CALL)
-        self.thresholds = knowledge().rules.thresholds
+        self.knowledge = knowledge()
+        self.thresholds = self.knowledge.rules.thresholds
         # The value sets the topics read as generic facts (rules.json "reads").
         self.reads = knowledge().rules.reads()
         self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
@@ -149,6 +165,15 @@ class _Builder:
         self.draft_keys = {key for key in map(_draft_key, draft_orders) if key}
         self.draft_identities = {_identity(order) for order in draft_orders}
         self.jcv = JcvGrouper(self.tm, self.thresholds)
+        # Every list reading a resource may append to, in a fixed order (:meth:`read_once`).
+        self.fact_lists: tuple[list[Any], ...] = (
+            *(
+                value
+                for value in (getattr(self.record, f.name) for f in fields(self.record))
+                if isinstance(value, list)
+            ),
+            self.jcv.parts,
+        )
         self.skipped: Counter[str] = Counter()
         self.patients: list[JSON] = []
         self.validated: dict[bytes, bool] = {}
@@ -214,8 +239,51 @@ class _Builder:
             if identity in seen:
                 continue
             seen.add(identity)
-            if self.accept(resource, identity):
-                read(resource)
+            self.read_once(resource, str(rtype), identity, read)
+
+    def read_once(
+        self, resource: JSON, rtype: str, identity: bytes, read: Callable[[JSON], None]
+    ) -> None:
+        """Validate and read a relevant resource, or replay what reading it gave last time.
+
+        Only what reading adds to the record's lists is remembered (:mod:`.memo`), so the
+        replay is exact; a read that depends on more than the resource is not remembered.
+        """
+        key = self._memo_key(resource, rtype, identity)
+        if key is not None:
+            facts = FACTS_MEMO.get(key, self.knowledge)
+            if facts is not None:
+                lists = self.fact_lists
+                for position, items in facts.additions:
+                    lists[position].extend(items)
+                return
+        if not self.accept(resource, identity):
+            return
+        if key is None:
+            read(resource)
+            return
+        reading = self.reading
+        ill_typed = reading.ill_typed
+        before = [len(items) for items in self.fact_lists]
+        read(resource)
+        if reading.ill_typed != ill_typed or reading.text_exhausted:
+            return  # what was read depends on this call's budget, or a part was unreadable
+        additions = tuple(
+            (position, tuple(items[length:]))
+            for position, (items, length) in enumerate(zip(self.fact_lists, before, strict=True))
+            if len(items) > length
+        )
+        FACTS_MEMO.put(key, Facts(additions), self.knowledge)
+
+    def _memo_key(self, resource: JSON, rtype: str, identity: bytes) -> bytes | None:
+        if not FACTS_MEMO.enabled or rtype not in REMEMBERED_TYPES:
+            return None
+        digest = hashlib.blake2b(identity, digest_size=16).digest()
+        if rtype not in MEDICATION_TYPES:
+            return digest
+        if resource.get("medicationCodeableConcept") is None:
+            return None  # the drug may come from a Medication elsewhere in the call
+        return digest + (b"D" if self.is_draft(resource) else b"-")
 
     def skip_ill_typed(self, resource: JSON, rtype: str, seen: set[bytes]) -> None:
         identity = _identity(resource)

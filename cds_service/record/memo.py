@@ -1,0 +1,81 @@
+"""The facts read from a resource, remembered by its content for the next call that sends it.
+
+Why: an EHR sends the same patient's record again and again (order-select, then order-sign,
+then the next order). Validation verdicts are already cached (:mod:`.validate`); after that,
+reading a relevant resource into facts (dates, codes, value sets, evidence) is most of what
+building the record costs (bench/README.md). Reading depends only on the resource's content
+and the knowledge data, except where the record builder says otherwise: whether an order is
+one of this call's drafts (part of the key), a drug named by reference (the Medication comes
+from elsewhere in the call: never remembered), and a read that ran out of text budget or met
+an ill-typed value (never remembered: it depends on the call).
+
+What is kept is patient data (the facts: references, dates, labels, values), in this
+process's memory only, keyed by a digest of the resource's canonical JSON, so only a call that
+sends that very resource gets them back. It is bounded by ``CDS_RECORD_MEMO_ENTRIES``
+(0 turns it off), forgotten oldest-first, never logged and never written anywhere.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from typing import Any, Final
+
+#: Default bound: a few thousand relevant resources (a long record) stay remembered.
+DEFAULT_ENTRIES: Final = 8192
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What reading one resource added: (position of the record list, items appended)."""
+
+    additions: tuple[tuple[int, tuple[Any, ...]], ...]
+
+
+class FactsMemo:
+    """Facts by resource digest, for one version of the knowledge data at a time."""
+
+    def __init__(self, max_entries: int = DEFAULT_ENTRIES) -> None:
+        self._entries: dict[bytes, Facts] = {}
+        self._max = max_entries
+        self._owner: object | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._max > 0
+
+    def configure(self, max_entries: int) -> None:
+        """Set the bound (``CDS_RECORD_MEMO_ENTRIES``); forgets everything."""
+        with self._lock:
+            self._max = max(0, max_entries)
+            self._entries.clear()
+
+    def get(self, key: bytes, owner: object) -> Facts | None:
+        """The facts remembered for ``key`` under the knowledge data ``owner``."""
+        if owner is not self._owner:
+            return None
+        return self._entries.get(key)
+
+    def put(self, key: bytes, facts: Facts, owner: object) -> None:
+        if self._max <= 0:
+            return
+        with self._lock:
+            if owner is not self._owner:
+                # Other knowledge data (reloaded, or a test's): what was read under the old
+                # data may say something else now.
+                self._entries.clear()
+                self._owner = owner
+            if key not in self._entries and len(self._entries) >= self._max:
+                del self._entries[next(iter(self._entries))]
+            self._entries[key] = facts
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+FACTS_MEMO = FactsMemo()
