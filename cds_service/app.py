@@ -60,6 +60,13 @@ _CALL_STATE: Final = "cds_call"
 SERVICE_PATH: Final = "/cds-services/{service_id}"
 #: Status recorded for a request whose client disconnected before it was read (as nginx).
 CLIENT_CLOSED_REQUEST: Final = 499
+#: The collector's thresholds once start-up is frozen. After ``gc.freeze()`` the oldest
+#: generation holds little but the current call's parsed body, so Python's default (a full
+#: collection every 10th middle one) rescans a large body several times per call: a fifth of
+#: a 5,000-resource call, an eighth at 200 (bench/README.md). A call's garbage is acyclic
+#: (JSON, frozen dataclasses) and freed by reference counting; what cycles there are wait a
+#: little longer for a full collection.
+GC_THRESHOLDS: Final = (5000, 20, 100)
 
 
 class JSONBytesResponse(Response):
@@ -274,6 +281,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Everything loaded so far lives as long as the process: move it out of the collector's
         # view, so parsing a large body does not rescan it (halves the parse time of 3 MB).
         gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         client = build_http_client(settings)
         app.state.fetcher = FhirFetcher(client, settings)
         try:

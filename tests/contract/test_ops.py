@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import logging
 import time
@@ -11,8 +12,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from cds_service.app import GC_THRESHOLDS, create_app
 from cds_service.config import Settings
 from tests.contract.builders import hook_request
+from tests.support.asgi import InProcessClient
 from tests.support.server import LiveServer
 
 
@@ -115,3 +118,14 @@ def test_one_access_log_line_per_call_without_patient_data_or_token(
     everything = caplog.text + json.dumps([str(r.__dict__) for r in caplog.records])
     for secret in ("tok-SECRET-123", "1985-04-02", "Tysabri", "PractitionerRole/123", "89284"):
         assert secret not in everything
+
+
+def test_started_app_tunes_the_collector(tmp_path: Path) -> None:
+    """The thresholds bench/README.md measured are in force once the app has started."""
+    gc.set_threshold(700, 10, 10)
+    client = InProcessClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}")))
+    try:
+        assert gc.get_threshold() == GC_THRESHOLDS
+        assert gc.get_freeze_count() > 0
+    finally:
+        client.close()
