@@ -43,6 +43,7 @@ from cds_service.protocol.models import parse_context, parse_hook_request
 from cds_service.protocol.raw_bounds import within_limits
 from cds_service.record import order_shapes
 from cds_service.record.build import build_record
+from cds_service.record.memo import FACTS_MEMO
 from cds_service.record.validate import VALIDATION_CACHE
 
 T = TypeVar("T")
@@ -73,8 +74,13 @@ async def _amedian_ms(func: Callable[[], Awaitable[object]], repeat: int) -> flo
 
 
 def clear_caches() -> None:
-    """Forget every validation verdict: the next call validates as for a new patient."""
+    """Forget every validation verdict and remembered fact: the next call reads and validates
+    as for a new patient. Validated elements stay remembered (a new patient's record shares
+    the codes and units of others), including this patient's subject reference, which a
+    really new patient would not share: ``bench/run.py``'s cold call (a new patient id in
+    every request) is the exact measure."""
     VALIDATION_CACHE.clear()
+    FACTS_MEMO.clear()
     order_shapes._VERDICTS.clear()
 
 

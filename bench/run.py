@@ -1,10 +1,11 @@
 """One command for the whole benchmark: ``python bench/run.py`` (see bench/README.md).
 
-It generates the requests, starts each server in turn on 127.0.0.1 (the limit, the HealthChain
-peer, the service with one worker, then the service with two), checks that each answers
-correctly, loads it with wrk at concurrency 1 and 16 and across record sizes, reads its peak
-RSS, stops it, prints the table and writes everything to ``bench/results/bench-<time>.json``.
-Single-worker servers are pinned to CPU 0 and wrk to CPU 1 so "one core" means one core.
+It generates the requests, starts every server on 127.0.0.1 (the limit, the HealthChain peer,
+the service with one worker and with two), checks that each answers correctly, then in rounds
+loads each in turn with wrk on each point (concurrency 1 and 16, the everyday and cold calls,
+record sizes), reads their peak RSS, stops them, prints the table and writes everything to
+``bench/results/bench-<time>.json``. Single-worker servers are pinned to CPU 0 and wrk to
+CPU 1 so "one core" means one core.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -32,6 +34,7 @@ from bench.report import COLD, CONCURRENCY, OTHER, REALISTIC_N, SWEEP_N, render,
 from bench.servers import (
     BENCH_DIR,
     REPO_ROOT,
+    RunningServer,
     ServerSpec,
     check_answer,
     cpu_seconds,
@@ -108,52 +111,96 @@ def spec_for(name: str, workdir: Path) -> ServerSpec:
     return service_spec(workdir, workers=2 if name == "service-2w" else 1)
 
 
-def measure_server(
-    spec: ServerSpec, bodies: dict[str, Body], args: argparse.Namespace, log_dir: Path
-) -> dict[str, Any]:
-    single = spec.workers == 1 and not args.no_pin
-    server_cpus, client_cpus = ("0", "1") if single else (None, None)
-    points = points_for(spec.name)
-    result: dict[str, Any] = {"workers": spec.workers, "pinned": single, "points": {}, "runs": {}}
-    with running(spec, log_dir, server_cpus, args.nice) as server:
-        for name in sorted({point.body for point in points}):
-            body = bodies[name]
-            cards = check_answer(server, body.path.read_bytes(), body.natalizumab)
-            result.setdefault("cards", {})[name] = cards
-        url = server.url + spec.path
-        warm_up = bodies[f"n{REALISTIC_N}"].path
-        run_load(url, warm_up, 4, 1, cpus=client_cpus, nice=args.nice)  # not recorded
-        for point in points:
-            body = bodies[point.body]
-            runs: list[LoadResult] = []
-            for _ in range(args.repeat):
-                load = os.getloadavg()[0]
-                cpu_before = cpu_seconds(server)
-                run = run_load(
-                    url,
-                    body.path,
-                    point.concurrency,
-                    args.duration,
-                    cpus=client_cpus,
-                    nice=args.nice,
-                    vary=body.vary,
+def measure_servers(
+    specs: Sequence[ServerSpec], bodies: dict[str, Body], args: argparse.Namespace, log_dir: Path
+) -> dict[str, dict[str, Any]]:
+    """Every server's points, with the servers' runs interleaved.
+
+    All servers run at once (idle but for the one under load) and each round loads every
+    server on one point in turn, so a drift of the machine's speed (this VM's varies by
+    +-20 % over minutes) falls on all of them alike: the ratios the targets are about compare
+    runs taken seconds apart, not minutes.
+    """
+    results: dict[str, dict[str, Any]] = {}
+    points = {spec.name: points_for(spec.name) for spec in specs}
+    with ExitStack() as stack:
+        servers = {}
+        for spec in specs:
+            single = spec.workers == 1 and not args.no_pin
+            cpus = ("0", "1") if single else (None, None)
+            server = stack.enter_context(running(spec, log_dir, cpus[0], args.nice))
+            servers[spec.name] = (spec, server, cpus[1])
+            result: dict[str, Any] = {
+                "workers": spec.workers,
+                "pinned": single,
+                "points": {},
+                "runs": {},
+            }
+            for name in sorted({point.body for point in points[spec.name]}):
+                body = bodies[name]
+                result.setdefault("cards", {})[name] = check_answer(
+                    server, body.path.read_bytes(), body.natalizumab
                 )
-                cpu_ms = (cpu_seconds(server) - cpu_before) * 1000 / max(run.requests, 1)
-                runs.append(replace(run, server_cpu_ms_per_request=round(cpu_ms, 3)))
-                result.setdefault("loadavg_before_run", {}).setdefault(point.key, []).append(
-                    round(load, 2)
-                )
-            result["runs"][point.key] = [r.as_dict() for r in runs]
-            result["points"][point.key] = summarise(runs)
-            p = result["points"][point.key]
-            print(
-                f"  {spec.name:<11} {point.key:<16} p50 {p['p50_ms']:8.2f} ms  "
-                f"p99 {p['p99_ms']:8.2f} ms  {p['throughput_rps']:8.1f} req/s  "
-                f"server CPU {p['cpu_ms_per_req']:7.2f} ms/req  (load {load:.2f})",
-                flush=True,
-            )
-        result["peak_rss"] = peak_rss_mib(server)
-    return result
+            warm_up = bodies[f"n{REALISTIC_N}"].path
+            run_load(server.url + spec.path, warm_up, 4, 1, cpus=cpus[1], nice=args.nice)
+            results[spec.name] = result
+        order = list(dict.fromkeys(point.key for spec in specs for point in points[spec.name]))
+        runs: dict[tuple[str, str], list[_Run]] = {}
+        for round_number in range(args.repeat):
+            print(f"round {round_number + 1} of {args.repeat}:", flush=True)
+            for key in order:
+                for name, (spec, server, client_cpus) in servers.items():
+                    point = next((p for p in points[name] if p.key == key), None)
+                    if point is None:
+                        continue
+                    run = _one_run(server, spec, bodies[point.body], point, args, client_cpus)
+                    runs.setdefault((name, key), []).append(run)
+                    results[name].setdefault("loadavg_before_run", {}).setdefault(key, []).append(
+                        run.loadavg_before
+                    )
+                    print(
+                        f"  {name:<11} {key:<16} p50 {run.load.p50_ms:8.2f} ms  "
+                        f"{run.load.throughput:8.1f} req/s  server CPU "
+                        f"{run.load.server_cpu_ms_per_request:7.2f} ms/req  "
+                        f"(load {run.loadavg_before:.2f})",
+                        flush=True,
+                    )
+        for (name, key), measured in runs.items():
+            loads = [m.load for m in measured]
+            results[name]["runs"][key] = [r.as_dict() for r in loads]
+            results[name]["points"][key] = summarise(loads)
+        for name, (_, server, _) in servers.items():
+            results[name]["peak_rss"] = peak_rss_mib(server)
+    return results
+
+
+@dataclass(frozen=True)
+class _Run:
+    load: LoadResult
+    loadavg_before: float
+
+
+def _one_run(
+    server: RunningServer,
+    spec: ServerSpec,
+    body: Body,
+    point: Point,
+    args: argparse.Namespace,
+    client_cpus: str | None,
+) -> _Run:
+    load = round(os.getloadavg()[0], 2)
+    cpu_before = cpu_seconds(server)
+    run = run_load(
+        server.url + spec.path,
+        body.path,
+        point.concurrency,
+        args.duration,
+        cpus=client_cpus,
+        nice=args.nice,
+        vary=body.vary,
+    )
+    cpu_ms = (cpu_seconds(server) - cpu_before) * 1000 / max(run.requests, 1)
+    return _Run(replace(run, server_cpu_ms_per_request=round(cpu_ms, 3)), load)
 
 
 def machine_info() -> dict[str, Any]:
@@ -221,10 +268,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         workdir = Path(tmp)
         bodies = write_bodies(workdir / "requests", args.seed, datetime.now(UTC))
         results["meta"]["body_bytes"] = {k: b.path.stat().st_size for k, b in bodies.items()}
-        for name in wanted:
-            print(f"{name}:", flush=True)
-            spec = spec_for(name, workdir)
-            results[name] = measure_server(spec, bodies, args, args.out_dir / "logs")
+        specs = [spec_for(name, workdir) for name in wanted]
+        results.update(measure_servers(specs, bodies, args, args.out_dir / "logs"))
     results["meta"]["loadavg_end"] = os.getloadavg()
     results["meta"]["wall_s"] = round(time.monotonic() - started, 1)
     table = render(results)

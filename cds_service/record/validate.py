@@ -10,11 +10,14 @@ import hashlib
 import importlib
 import logging
 import threading
+import types
+import typing
 from collections import OrderedDict
 from collections.abc import Mapping
 from functools import cache
-from typing import Any
+from typing import Any, Final
 
+import orjson
 from pydantic import ValidationError
 
 logger = logging.getLogger("cds_service.record")
@@ -83,11 +86,127 @@ def supported(resource_type: str) -> bool:
     return resource_type in _MODULES
 
 
+#: Validated complex elements remembered (model instances; the values are patient data, held
+#: in this process's memory only and forgotten oldest-first).
+ELEMENT_CACHE_ENTRIES: Final = 4096
+
+
+@cache
+def _complex_fields(model: Any) -> dict[str, Any]:
+    """JSON name -> element model of each field of ``model`` typed by a FHIR complex type.
+
+    ``contained`` (any resource type) is left out, its model depends on the value, and so
+    are the extensions of primitives (``_status``), whose lists hold positional nulls.
+    """
+    found: dict[str, Any] = {}
+    for name, info in model.model_fields.items():
+        klass = _element_model(info.annotation)
+        key = info.alias or name
+        if klass is not None and name != "contained" and not key.startswith("_"):
+            found[key] = klass
+    return found
+
+
+def _element_model(annotation: Any) -> Any:
+    """The FHIR model behind a field annotation (``X | None``, ``List[X]``), else None."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType, list):
+        for argument in typing.get_args(annotation):
+            klass = _element_model(argument)
+            if klass is not None:
+                return klass
+        return None
+    getter = getattr(annotation, "get_model_klass", None)
+    return getter() if callable(getter) else None
+
+
+class _ElementCache:
+    """Complex elements validated on their own, by model and canonical JSON.
+
+    A record repeats the same codes, categories, units and subject reference in resource
+    after resource, and fhir.resources validates each occurrence again (each a model of its
+    own, ~20 us). A field validated as a model instance is taken as it is (fhir_core's
+    ``fhir_model_validator``), so a resource whose complex elements are replaced by the
+    instances validated before checks only what is its own.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: dict[tuple[Any, bytes], Any] = {}
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def instance(self, klass: Any, value: dict[str, Any]) -> Any:
+        """The validated instance of ``value``, or None when it is invalid (not remembered)."""
+        try:
+            canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except (TypeError, orjson.JSONEncodeError):
+            return None
+        key = (klass, hashlib.blake2b(canonical, digest_size=16).digest())
+        known = self._entries.get(key)
+        if known is not None:
+            return known
+        try:
+            known = klass.model_validate(value)
+        except Exception:
+            return None
+        with self._lock:
+            if len(self._entries) >= self._max:
+                self._entries.pop(next(iter(self._entries)), None)
+            self._entries[key] = known
+        return known
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+
+ELEMENT_CACHE = _ElementCache(ELEMENT_CACHE_ENTRIES)
+
+
+def _valid_by_elements(model: Any, resource: Mapping[str, Any]) -> bool:
+    """True only if ``resource`` is valid: its complex elements (each validated on its own, or
+    remembered) given to the model as instances. False means "not shown": validate whole.
+
+    A list is given as instances only when every item is an object, so the model's own
+    checks on raw lists (a null item is refused) still see the raw value otherwise.
+    """
+    fields = _complex_fields(model)
+    prepared: dict[str, Any] = {}
+    for key, value in resource.items():
+        klass = fields.get(key)
+        if klass is not None and value.__class__ is dict:
+            value = ELEMENT_CACHE.instance(klass, value)
+            if value is None:
+                return False
+        elif (
+            klass is not None
+            and value.__class__ is list
+            and value
+            and all(item.__class__ is dict for item in value)
+        ):
+            items = [ELEMENT_CACHE.instance(klass, item) for item in value]
+            if any(item is None for item in items):
+                return False
+            value = items
+        prepared[key] = value
+    try:
+        model.model_validate(prepared)
+    except Exception:
+        return False
+    return True
+
+
 def validation_problem(resource: Mapping[str, Any]) -> str | None:
-    """None when valid; else a description of *where* it is invalid, never of its values."""
+    """None when valid; else a description of *where* it is invalid, never of its values.
+
+    A resource shown valid through its remembered elements (:func:`_valid_by_elements`) is
+    valid; anything else is validated whole, which decides and describes the problem.
+    """
     resource_type = resource.get("resourceType")
     if not isinstance(resource_type, str) or not supported(resource_type):
         return "unsupported resourceType"
+    if _valid_by_elements(_model(resource_type), resource):
+        return None
     try:
         _model(resource_type).model_validate(resource)
     except ValidationError as error:

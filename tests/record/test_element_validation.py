@@ -1,0 +1,118 @@
+"""Validation through remembered elements gives exactly the verdicts of whole validation.
+
+``validation_problem`` first gives the model the resource's complex elements as instances
+validated on their own (and remembered); only a resource that path shows valid is answered
+from it, anything else is validated whole. So the one way it could go wrong is calling valid
+what whole validation refuses: this holds it to whole validation on every resource the
+project has (examples, the third-party corpus, the bench's records) and on thousands of
+mutations of them (each value swapped for one of the wrong type), cold and remembered.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from bench.generate import generate_request
+from cds_service.examples import example_names, load_example
+from cds_service.record import validate
+from cds_service.record.validate import ELEMENT_CACHE, supported, validation_problem
+from tests.interop.corpus import corpus_dir, corpus_sources, corpus_text, parse_published
+from tests.security.mutation import WRONG_VALUES, kind, replaced, value_paths
+
+NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
+MUTATIONS_PER_RESOURCE = 12
+
+
+def _resources(document: Any) -> Iterator[dict[str, Any]]:
+    if isinstance(document, dict):
+        rtype = document.get("resourceType")
+        if isinstance(rtype, str) and supported(rtype):
+            yield document
+        for value in document.values():
+            yield from _resources(value)
+    elif isinstance(document, list):
+        for value in document:
+            yield from _resources(value)
+
+
+def _all_resources() -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    for name in example_names():
+        found += _resources(load_example(name, NOW).request)
+    directory = corpus_dir()
+    for source in corpus_sources(directory):
+        found += _resources(parse_published(corpus_text(directory, source["id"])))
+    for seed in (1, 2):
+        found += _resources(generate_request(200, seed=seed, now=NOW))
+    return found
+
+
+RESOURCES = _all_resources()
+
+
+def _whole(resource: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> str | None:
+    with monkeypatch.context() as patch:
+        patch.setattr(validate, "_valid_by_elements", lambda model, r: False)
+        return validation_problem(resource)
+
+
+def _mutations(resource: dict[str, Any], rng: random.Random) -> Iterator[dict[str, Any]]:
+    paths = [p for p in value_paths(resource) if p != ("resourceType",)]
+    for _ in range(MUTATIONS_PER_RESOURCE if paths else 0):
+        changes = []
+        for path in rng.sample(paths, k=min(len(paths), rng.choice((1, 1, 2, 3)))):
+            original: Any = resource
+            for part in path:
+                original = original[part]
+            changes.append((path, rng.choice(WRONG_VALUES[kind(original)])))
+        yield replaced(resource, changes)
+
+
+def test_the_resources_are_many_and_of_every_type_read() -> None:
+    types = {r["resourceType"] for r in RESOURCES}
+    assert len(RESOURCES) > 500
+    assert {"Condition", "Observation", "MedicationRequest", "Patient"} <= types
+
+
+@pytest.mark.parametrize("remembered", [False, True])
+def test_verdicts_equal_whole_validation(remembered: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    if not remembered:
+        ELEMENT_CACHE.clear()
+    rng = random.Random(14)
+    checked = valid = 0
+    for resource in RESOURCES:
+        for candidate in [resource, *_mutations(resource, rng)]:
+            if not remembered:
+                ELEMENT_CACHE.clear()  # every element validated afresh
+            expected = _whole(candidate, monkeypatch)
+            assert validation_problem(candidate) == expected, candidate
+            checked += 1
+            valid += expected is None
+    # Both verdicts are well represented, so neither side of the equality is vacuous.
+    assert checked > 5_000
+    assert 0.2 < valid / checked < 0.9
+
+
+def test_an_invalid_element_is_not_remembered_and_still_refuses() -> None:
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"coding": [{"system": "http://loinc.org", "code": "1234-5"}], "text": 5},
+    }
+    for _ in range(2):
+        assert validation_problem(resource) is not None
+
+
+def test_a_null_in_a_list_of_elements_is_refused_as_whole_validation_does() -> None:
+    resource = {
+        "resourceType": "Observation",
+        "status": "final",
+        "code": {"text": "x"},
+        "category": [{"text": "laboratory"}, None],
+    }
+    assert validation_problem(resource) is not None
