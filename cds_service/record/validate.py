@@ -86,9 +86,13 @@ def supported(resource_type: str) -> bool:
     return resource_type in _MODULES
 
 
-#: Validated complex elements remembered (model instances; the values are patient data, held
-#: in this process's memory only and forgotten oldest-first).
+#: Most validated complex elements remembered (model instances; the values are patient data,
+#: held in this process's memory only and forgotten oldest-first); fewer when
+#: ``CDS_RECORD_MEMO_ENTRIES`` is lower, none when it is 0.
 ELEMENT_CACHE_ENTRIES: Final = 4096
+#: An element longer than this (a narrative, a long note) is validated but not remembered: it
+#: rarely repeats, and memory stays bounded by entries x this.
+ELEMENT_MAX_BYTES: Final = 2048
 
 
 @cache
@@ -141,13 +145,14 @@ class _ElementCache:
             canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except (TypeError, orjson.JSONEncodeError):
             return None
+        if self._max <= 0 or len(canonical) > ELEMENT_MAX_BYTES:
+            return _validated(klass, value)
         key = (klass, hashlib.blake2b(canonical, digest_size=16).digest())
         known = self._entries.get(key)
         if known is not None:
             return known
-        try:
-            known = klass.model_validate(value)
-        except Exception:
+        known = _validated(klass, value)
+        if known is None:
             return None
         with self._lock:
             if len(self._entries) >= self._max:
@@ -155,9 +160,25 @@ class _ElementCache:
             self._entries[key] = known
         return known
 
+    def configure(self, max_entries: int) -> None:
+        """Set the bound; forgets everything (0: validate every element, remember none)."""
+        with self._lock:
+            self._max = max(0, max_entries)
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def _validated(klass: Any, value: dict[str, Any]) -> Any:
+    try:
+        return klass.model_validate(value)
+    except Exception:
+        return None
 
 
 ELEMENT_CACHE = _ElementCache(ELEMENT_CACHE_ENTRIES)

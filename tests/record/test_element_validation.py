@@ -108,6 +108,15 @@ def test_an_invalid_element_is_not_remembered_and_still_refuses() -> None:
         assert validation_problem(resource) is not None
 
 
+def test_elements_are_remembered_within_their_bound() -> None:
+    ELEMENT_CACHE.clear()
+    resource = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    long_note = {**resource, "note": [{"text": "y" * 5000}]}
+    assert validation_problem(resource) is None
+    assert validation_problem(long_note) is None
+    assert len(ELEMENT_CACHE) == 1  # the code; the long note was validated, not remembered
+
+
 def test_a_null_in_a_list_of_elements_is_refused_as_whole_validation_does() -> None:
     resource = {
         "resourceType": "Observation",

@@ -29,6 +29,7 @@ from cds_service.protocol.services import SERVICES
 from cds_service.record import build
 from cds_service.record.memo import DEFAULT_ENTRIES, FACTS_MEMO, Facts, FactsMemo
 from cds_service.record.terminology import terminology
+from cds_service.record.validate import ELEMENT_CACHE, ELEMENT_CACHE_ENTRIES
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -221,3 +222,5 @@ def test_zero_entries_turns_the_memo_off_through_the_setting() -> None:
         assert asyncio.run(post()) == 200
     assert not FACTS_MEMO.enabled
     assert len(FACTS_MEMO) == 0
+    assert len(ELEMENT_CACHE) == 0  # no patient data held between calls: elements neither
+    ELEMENT_CACHE.configure(ELEMENT_CACHE_ENTRIES)
