@@ -141,12 +141,22 @@ def _evidence_lines(finding: Finding[TopicValues]) -> list[str]:
     return lines
 
 
+#: topic -> (the knowledge it was worded from, the words): knowledge data is immutable, and
+#: stating every threshold in words for each card was a quarter of rendering it.
+_PRODUCT_RULES: dict[str, tuple[Knowledge, str]] = {}
+
+
 def _product_rule(finding: Finding[TopicValues], kb: Knowledge) -> str:
     """The rule's product decision in words, its numbers filled from the thresholds."""
+    known = _PRODUCT_RULES.get(finding.topic)
+    if known is not None and known[0] is kb:
+        return known[1]
     rule = kb.rules.rule(finding.topic)
-    if not rule.product_rule:
-        return ""
-    return "Product rule: " + rule.product_rule.format(**rule.literals(kb.rules.thresholds))
+    text = ""
+    if rule.product_rule:
+        text = "Product rule: " + rule.product_rule.format(**rule.literals(kb.rules.thresholds))
+    _PRODUCT_RULES[finding.topic] = (kb, text)
+    return text
 
 
 def _sources(finding: Finding[TopicValues], kb: Knowledge) -> list[str]:

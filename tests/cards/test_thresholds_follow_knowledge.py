@@ -152,3 +152,18 @@ def test_a_topics_own_thresholds_move_the_rule_and_the_words(tmp_path: Path) -> 
     platelets = found["thrombocytopenia"]  # 120 is below the edited 150, not the packaged 100
     assert "(below 150)" in platelets["summary"]
     assert "below 150 × 10⁹/L" in platelets["detail"]
+
+
+def test_the_product_rule_follows_the_knowledge_it_is_rendered_with(tmp_path: Path) -> None:
+    """The renderer remembers each rule's words: never across different knowledge data."""
+    packaged = load_knowledge()
+    edited = edited_knowledge(tmp_path, mri_start_days=61)
+    patient = record(
+        phenotypes=(RRMS,),
+        mri_exams=[evidence("DiagnosticReport", 200, "MRI brain")],
+        jcv_results=[jcv(10, JcvStatus.NEGATIVE, 0.1)],
+    )
+    details = [cards(patient, kb)["mri-due"]["detail"] for kb in (packaged, edited, packaged)]
+    assert "61 days" in details[1]
+    assert "61 days" not in details[0]
+    assert details[0] == details[2]
