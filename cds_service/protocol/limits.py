@@ -242,15 +242,16 @@ class PrefetchDepth:
         self._held = True
 
 
-def parse_hook_body(
-    body: bytes, *, max_depth: int, max_resources: int
+async def read_hook_json(
+    request: Request, max_bytes: int, *, max_depth: int, max_resources: int
 ) -> tuple[Any, PrefetchDepth | None]:
-    """Parse a hook call's body (read by :func:`read_body`) and hold it to the JSON limits,
-    the depth of ``prefetch`` left to be held when the call reads it.
+    """:func:`read_json` for a hook call, with the depth of ``prefetch`` left to be held.
 
     Returns the document and the check still owed on its prefetch (``None`` when nothing is
     owed: no prefetch object, or a body that the exact walk has checked whole).
     """
+    check_content_type(request)
+    body = await read_body(request, max_bytes)
     document = parse_json(body)
     prefetch = document.get("prefetch") if document.__class__ is dict else None
     proven = within_limits(

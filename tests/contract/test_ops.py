@@ -12,8 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from cds_service.app import create_app
-from cds_service.collector import THRESHOLDS
+from cds_service.app import GC_THRESHOLDS, create_app
 from cds_service.config import Settings
 from tests.contract.builders import hook_request
 from tests.support.asgi import InProcessClient
@@ -126,7 +125,7 @@ def test_started_app_tunes_the_collector(tmp_path: Path) -> None:
     gc.set_threshold(700, 10, 10)
     client = InProcessClient(create_app(Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}")))
     try:
-        assert gc.get_threshold() == THRESHOLDS
+        assert gc.get_threshold() == GC_THRESHOLDS
         assert gc.get_freeze_count() > 0
     finally:
         client.close()
