@@ -1,11 +1,11 @@
 """One command for the whole benchmark: ``python bench/run.py`` (see bench/README.md).
 
-It generates the requests, starts every server on 127.0.0.1 (the limit, the HealthChain peer,
-the service with one worker and with two), checks that each answers correctly, then in rounds
-loads each in turn with wrk on each point (concurrency 1 and 16, the everyday and cold calls,
-record sizes), reads their peak RSS, stops them, prints the table and writes everything to
-``bench/results/bench-<time>.json``. Single-worker servers are pinned to CPU 0 and wrk to
-CPU 1 so "one core" means one core.
+It generates the requests, then in rounds starts every server on 127.0.0.1 (the limit, the
+HealthChain peer, the service with one worker and with two), checks that each answers
+correctly, loads each in turn with wrk on each point (concurrency 1 and 16, the everyday and
+cold calls, record sizes), reads their peak RSS and stops them; it prints the table and writes
+everything to ``bench/results/bench-<time>.json``. Single-worker servers are pinned to CPU 0
+and wrk to CPU 1 so "one core" means one core.
 """
 
 from __future__ import annotations
@@ -114,40 +114,43 @@ def spec_for(name: str, workdir: Path) -> ServerSpec:
 def measure_servers(
     specs: Sequence[ServerSpec], bodies: dict[str, Body], args: argparse.Namespace, log_dir: Path
 ) -> dict[str, dict[str, Any]]:
-    """Every server's points, with the servers' runs interleaved.
+    """Every server's points, with the servers' runs interleaved, in fresh processes per round.
 
-    All servers run at once (idle but for the one under load) and each round loads every
-    server on one point in turn, so a drift of the machine's speed (this VM's varies by
-    +-20 % over minutes) falls on all of them alike: the ratios the targets are about compare
-    runs taken seconds apart, not minutes.
+    Each round starts all servers (idle but for the one under load) and loads every server on
+    one point in turn, so a drift of the machine's speed (this VM's varies by +-20 % over
+    minutes) falls on all of them alike: the ratios the targets are about compare runs taken
+    seconds apart. Each round starts the servers afresh because on this VM one Python server
+    process can cost +-25 % more CPU per request than the next one of the same code (the limit
+    moves +-5 %): the median over rounds is then a median over processes too.
     """
-    results: dict[str, dict[str, Any]] = {}
+    results: dict[str, dict[str, Any]] = {
+        spec.name: {
+            "workers": spec.workers,
+            "pinned": spec.workers == 1 and not args.no_pin,
+            "points": {},
+            "runs": {},
+        }
+        for spec in specs
+    }
     points = {spec.name: points_for(spec.name) for spec in specs}
-    with ExitStack() as stack:
-        servers = {}
-        for spec in specs:
-            single = spec.workers == 1 and not args.no_pin
-            cpus = ("0", "1") if single else (None, None)
-            server = stack.enter_context(running(spec, log_dir, cpus[0], args.nice))
-            servers[spec.name] = (spec, server, cpus[1])
-            result: dict[str, Any] = {
-                "workers": spec.workers,
-                "pinned": single,
-                "points": {},
-                "runs": {},
-            }
-            for name in sorted({point.body for point in points[spec.name]}):
-                body = bodies[name]
-                result.setdefault("cards", {})[name] = check_answer(
-                    server, body.path.read_bytes(), body.natalizumab
-                )
-            warm_up = bodies[f"n{REALISTIC_N}"].path
-            run_load(server.url + spec.path, warm_up, 4, 1, cpus=cpus[1], nice=args.nice)
-            results[spec.name] = result
-        order = list(dict.fromkeys(point.key for spec in specs for point in points[spec.name]))
-        runs: dict[tuple[str, str], list[_Run]] = {}
-        for round_number in range(args.repeat):
-            print(f"round {round_number + 1} of {args.repeat}:", flush=True)
+    order = list(dict.fromkeys(point.key for spec in specs for point in points[spec.name]))
+    runs: dict[tuple[str, str], list[_Run]] = {}
+    for round_number in range(args.repeat):
+        print(f"round {round_number + 1} of {args.repeat} (servers started afresh):", flush=True)
+        with ExitStack() as stack:
+            servers = {}
+            for spec in specs:
+                single = results[spec.name]["pinned"]
+                cpus = ("0", "1") if single else (None, None)
+                server = stack.enter_context(running(spec, log_dir, cpus[0], args.nice))
+                servers[spec.name] = (spec, server, cpus[1])
+                for name in sorted({point.body for point in points[spec.name]}):
+                    body = bodies[name]
+                    results[spec.name].setdefault("cards", {})[name] = check_answer(
+                        server, body.path.read_bytes(), body.natalizumab
+                    )
+                warm_up = bodies[f"n{REALISTIC_N}"].path
+                run_load(server.url + spec.path, warm_up, 4, 1, cpus=cpus[1], nice=args.nice)
             for key in order:
                 for name, (spec, server, client_cpus) in servers.items():
                     point = next((p for p in points[name] if p.key == key), None)
@@ -165,12 +168,15 @@ def measure_servers(
                         f"(load {run.loadavg_before:.2f})",
                         flush=True,
                     )
-        for (name, key), measured in runs.items():
-            loads = [m.load for m in measured]
-            results[name]["runs"][key] = [r.as_dict() for r in loads]
-            results[name]["points"][key] = summarise(loads)
-        for name, (_, server, _) in servers.items():
-            results[name]["peak_rss"] = peak_rss_mib(server)
+            for name, (_, server, _) in servers.items():
+                peak = peak_rss_mib(server)
+                known = results[name].get("peak_rss")
+                if known is None or peak["max_worker_mib"] > known["max_worker_mib"]:
+                    results[name]["peak_rss"] = peak  # the highest of the rounds
+    for (name, key), measured in runs.items():
+        loads = [m.load for m in measured]
+        results[name]["runs"][key] = [r.as_dict() for r in loads]
+        results[name]["points"][key] = summarise(loads)
     return results
 
 
