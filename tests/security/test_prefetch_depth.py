@@ -9,20 +9,19 @@ same 400 ``too_deep`` as before, and everything outside prefetch is held to the 
 
 from __future__ import annotations
 
-import asyncio
 import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from cds_service.app import create_app
 from cds_service.config import Settings
 from tests.security.hook_data import SERVICE_ID, order_sign_request
 from tests.security.test_limits import nested
+from tests.support.asgi import InProcessClient
 
 PATH = f"/cds-services/{SERVICE_ID}"
 LISINOPRIL = {
@@ -37,24 +36,16 @@ LISINOPRIL = {
 
 
 @pytest.fixture
-def client(tmp_path: Path) -> Iterator[tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]]:
+def client(tmp_path: Path) -> Iterator[InProcessClient]:
     settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}", max_json_depth=64)
-    loop = asyncio.new_event_loop()
-    transport = httpx.ASGITransport(app=create_app(settings))
-    http = httpx.AsyncClient(transport=transport, base_url="http://cds.test")
-    yield loop, http
-    loop.run_until_complete(http.aclose())
-    loop.close()
+    in_process = InProcessClient(create_app(settings))
+    yield in_process
+    in_process.close()
 
 
-def answer(
-    client: tuple[asyncio.AbstractEventLoop, httpx.AsyncClient], body: dict[str, Any]
-) -> tuple[int, Any]:
-    loop, http = client
-    response = loop.run_until_complete(
-        http.post(
-            PATH, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
-        )
+def answer(client: InProcessClient, body: dict[str, Any]) -> tuple[int, Any]:
+    response = client.post(
+        PATH, content=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
     )
     return response.status_code, response.json()
 
@@ -76,7 +67,7 @@ def deep_prefetch(body: dict[str, Any], depth: int = 80) -> dict[str, Any]:
     return body
 
 
-Client = tuple[asyncio.AbstractEventLoop, httpx.AsyncClient]
+Client = InProcessClient
 
 
 def test_everyday_call_is_not_refused_for_a_prefetch_it_never_reads(client: Client) -> None:
