@@ -22,24 +22,17 @@ from tests.clinical.fhir import (
     relapse,
     spms,
 )
+from tests.support.cards import without_uuids
 
 UNRELATED_LABS = ["Hemoglobin", "Sodium", "Creatinine", "ALT", "Platelet count", "Vitamin D"]
 UNRELATED_PROBLEMS = ["Hypertension", "Asthma", "Migraine", "Type 2 diabetes mellitus"]
 UNRELATED_DRUGS = ["Amoxicillin 500 mg", "Lisinopril 10 mg", "Vitamin D3 1000 IU", "Baclofen 10 mg"]
 
 
-def _strip_uuids(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _strip_uuids(v) for k, v in value.items() if k != "uuid"}
-    if isinstance(value, list):
-        return [_strip_uuids(v) for v in value]
-    return value
-
-
 def _cards(resources: list[dict[str, Any]]) -> Any:
     nat = order()
     data = HookData([patient(), *resources, nat], [nat], [nat], patient_id="p1")
-    return _strip_uuids(evaluate(data, NOW).cards)
+    return without_uuids(evaluate(data, NOW).cards)
 
 
 BASE = [

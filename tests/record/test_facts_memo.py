@@ -30,6 +30,7 @@ from cds_service.record import build
 from cds_service.record.memo import DEFAULT_ENTRIES, FACTS_MEMO, Facts, FactsMemo
 from cds_service.record.terminology import terminology
 from cds_service.record.validate import ELEMENT_CACHE, ELEMENT_CACHE_ENTRIES
+from tests.support.cards import without_uuids
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
@@ -42,19 +43,11 @@ def fresh_memo() -> Iterator[None]:
     FACTS_MEMO.configure(DEFAULT_ENTRIES)
 
 
-def _without_uuids(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _without_uuids(v) for k, v in value.items() if k != "uuid"}
-    if isinstance(value, list):
-        return [_without_uuids(v) for v in value]
-    return value
-
-
 def cards(request: dict[str, Any], service: str = "natalizumab-order-sign") -> Any:
     result = asyncio.run(
         answer_hook_call(SERVICES[service], copy.deepcopy(request), Settings(), None, now=NOW)
     )
-    return _without_uuids(result.body["cards"])
+    return without_uuids(result.body["cards"])
 
 
 class ReadCounter:
