@@ -20,7 +20,7 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
-from cds_service.protocol.raw_bounds import depth_at_most, mask_escapes, within_limits
+from cds_service.protocol.raw_bounds import within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -196,17 +196,30 @@ async def read_json(
     if max_depth is not None or max_resources is not None:
         depth = max_depth if max_depth is not None else 1024
         resources = max_resources if max_resources is not None else MAX_ARRAY_ITEMS
-        if not within_limits(
-            body,
-            max_depth=depth,
-            max_resources=resources,
-            max_string_chars=MAX_STRING_CHARS,
-            max_array_items=MAX_ARRAY_ITEMS,
-        ):
-            check_json_limits(
-                document, max_depth=depth, max_resources=resources, body_bytes=len(body)
-            )
+        _hold_limits(body, document, max_depth=depth, max_resources=resources)
     return document
+
+
+def _hold_limits(
+    body: bytes, document: Any, *, max_depth: int, max_resources: int, prove_depth: bool = True
+) -> bool:
+    """Hold the parsed ``body`` to the limits: proven from its bytes (the depth only when
+    ``prove_depth``), else walked exactly, depth included, which raises the error.
+
+    True when the bytes proved it (nothing was walked).
+    """
+    if within_limits(
+        body,
+        max_depth=max_depth if prove_depth else None,
+        max_resources=max_resources,
+        max_string_chars=MAX_STRING_CHARS,
+        max_array_items=MAX_ARRAY_ITEMS,
+    ):
+        return True
+    check_json_limits(
+        document, max_depth=max_depth, max_resources=max_resources, body_bytes=len(body)
+    )
+    return False
 
 
 @dataclass
@@ -230,16 +243,12 @@ class PrefetchDepth:
 
     def hold(self) -> None:
         """Raise the limits' error if prefetch nests too deep; a no-op once it has passed."""
-        if self._held:
-            return
-        if not depth_at_most(mask_escapes(self.body), self.max_depth):
-            check_json_limits(
-                self.document,
-                max_depth=self.max_depth,
-                max_resources=self.max_resources,
-                body_bytes=len(self.body),
+        if not self._held:
+            # The other limits were proven at parsing: only the depth can fail here.
+            _hold_limits(
+                self.body, self.document, max_depth=self.max_depth, max_resources=self.max_resources
             )
-        self._held = True
+            self._held = True
 
 
 async def read_hook_json(
@@ -254,20 +263,16 @@ async def read_hook_json(
     body = await read_body(request, max_bytes)
     document = parse_json(body)
     prefetch = document.get("prefetch") if document.__class__ is dict else None
-    proven = within_limits(
+    deferred = prefetch.__class__ is dict
+    proven = _hold_limits(
         body,
-        max_depth=None if prefetch.__class__ is dict else max_depth,
+        document,
+        max_depth=max_depth,
         max_resources=max_resources,
-        max_string_chars=MAX_STRING_CHARS,
-        max_array_items=MAX_ARRAY_ITEMS,
+        prove_depth=not deferred,
     )
-    if not proven:
-        check_json_limits(
-            document, max_depth=max_depth, max_resources=max_resources, body_bytes=len(body)
-        )
-        return document, None
-    if prefetch.__class__ is not dict:
-        return document, None
+    if not (proven and deferred):
+        return document, None  # held whole: by the bytes, or by the exact walk
     # The envelope and context (with draftOrders) are small: walked exactly, prefetch left out.
     rest = {key: value for key, value in document.items() if key != "prefetch"}
     check_json_limits(rest, max_depth=max_depth, max_resources=max_resources, body_bytes=0)
