@@ -7,7 +7,6 @@ a long record (thousands of unrelated labs) far below one model validation per r
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 from collections import Counter
@@ -59,7 +58,7 @@ from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import ConceptKey, Terminology, concept_key, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
 from cds_service.record.trigger import pooled_medications, product_name, scan_orders
-from cds_service.record.validate import VALIDATION_CACHE
+from cds_service.record.validate import VALIDATION_CACHE, content_digest
 
 logger = logging.getLogger("cds_service.record")
 
@@ -147,7 +146,7 @@ class _Builder:
         self.knowledge = knowledge()
         self.thresholds = self.knowledge.rules.thresholds
         # The value sets the topics read as generic facts (rules.json "reads").
-        self.reads = knowledge().rules.reads()
+        self.reads = self.knowledge.rules.reads()
         self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
         self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
         # The relevance tests every resource gets, looked up once per call.
@@ -176,7 +175,6 @@ class _Builder:
         )
         self.skipped: Counter[str] = Counter()
         self.patients: list[JSON] = []
-        self.validated: dict[bytes, bool] = {}
         self._keyed: Any = None  # the concept whose membership key is self._key
         self._key: ConceptKey | None = None
         self.handlers: dict[str, tuple[Callable[[JSON], bool], Callable[[JSON], None]]] = {
@@ -194,14 +192,10 @@ class _Builder:
 
     # -- plumbing ----------------------------------------------------------------------------
 
-    def accept(self, resource: JSON, identity: bytes | None = None) -> bool:
-        """Validate a resource a rule could use (once); skip and log it when invalid."""
-        identity = identity or _identity(resource)
-        known = self.validated.get(identity)
-        if known is not None:
-            return known
-        problem = VALIDATION_CACHE.problem(resource, identity)
-        self.validated[identity] = problem is None
+    def accept(self, resource: JSON, digest: bytes) -> bool:
+        """Validate a resource a rule could use; skip and log it when invalid. Each resource
+        comes here once per call (``feed`` drops repeats); verdicts are cached across calls."""
+        problem = VALIDATION_CACHE.problem(resource, digest)
         if problem is None:
             return True
         rtype = str(resource.get("resourceType"))
@@ -249,7 +243,8 @@ class _Builder:
         Only what reading adds to the record's lists is remembered (:mod:`.memo`), so the
         replay is exact; a read that depends on more than the resource is not remembered.
         """
-        key = self._memo_key(resource, rtype, identity)
+        digest = content_digest(identity)
+        key = self._memo_key(resource, rtype, digest)
         if key is not None:
             facts = FACTS_MEMO.get(key, self.knowledge)
             if facts is not None:
@@ -257,7 +252,7 @@ class _Builder:
                 for position, items in facts.additions:
                     lists[position].extend(items)
                 return
-        if not self.accept(resource, identity):
+        if not self.accept(resource, digest):
             return
         if key is None:
             read(resource)
@@ -275,10 +270,9 @@ class _Builder:
         )
         FACTS_MEMO.put(key, Facts(additions), self.knowledge)
 
-    def _memo_key(self, resource: JSON, rtype: str, identity: bytes) -> bytes | None:
+    def _memo_key(self, resource: JSON, rtype: str, digest: bytes) -> bytes | None:
         if not FACTS_MEMO.enabled or rtype not in REMEMBERED_TYPES:
             return None
-        digest = hashlib.blake2b(identity, digest_size=16).digest()
         if rtype not in MEDICATION_TYPES:
             return digest
         if resource.get("medicationCodeableConcept") is None:

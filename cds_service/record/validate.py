@@ -86,6 +86,11 @@ def supported(resource_type: str) -> bool:
     return resource_type in _MODULES
 
 
+def content_digest(canonical: bytes) -> bytes:
+    """The key by which a resource's or element's canonical JSON is remembered (16 bytes)."""
+    return hashlib.blake2b(canonical, digest_size=16).digest()
+
+
 #: Most validated complex elements remembered (model instances; the values are patient data,
 #: held in this process's memory only and forgotten oldest-first); fewer when
 #: ``CDS_RECORD_MEMO_ENTRIES`` is lower, none when it is 0.
@@ -147,7 +152,7 @@ class _ElementCache:
             return None
         if self._max <= 0 or len(canonical) > ELEMENT_MAX_BYTES:
             return _validated(klass, value)
-        key = (klass, hashlib.blake2b(canonical, digest_size=16).digest())
+        key = (klass, content_digest(canonical))
         known = self._entries.get(key)
         if known is not None:
             return known
@@ -254,8 +259,8 @@ class ValidationCache:
         self._max = max_entries
         self._lock = threading.Lock()
 
-    def problem(self, resource: Mapping[str, Any], canonical: bytes) -> str | None:
-        key = hashlib.blake2b(canonical, digest_size=16).digest()
+    def problem(self, resource: Mapping[str, Any], key: bytes) -> str | None:
+        """The verdict on ``resource``, whose :func:`content_digest` is ``key``."""
         with self._lock:
             if key in self._entries:
                 self._entries.move_to_end(key)

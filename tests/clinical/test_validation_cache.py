@@ -7,11 +7,12 @@ from typing import Any
 
 import orjson
 
-from cds_service.record.validate import ValidationCache
+from cds_service.record.validate import ValidationCache, content_digest
 
 
 def _canonical(resource: Mapping[str, Any]) -> bytes:
-    return orjson.dumps(resource, option=orjson.OPT_SORT_KEYS)
+    """The key the record builder passes: the digest of the canonical JSON."""
+    return content_digest(orjson.dumps(resource, option=orjson.OPT_SORT_KEYS))
 
 
 def test_verdicts_follow_content() -> None:

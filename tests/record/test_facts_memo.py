@@ -58,10 +58,10 @@ class ReadCounter:
         self.count = 0
         accept = build._Builder.accept
 
-        def counting(builder: build._Builder, resource: Any, identity: bytes | None = None) -> bool:
+        def counting(builder: build._Builder, resource: Any, digest: bytes) -> bool:
             if resource.get("resourceType") != "Patient":
                 self.count += 1
-            return accept(builder, resource, identity)
+            return accept(builder, resource, digest)
 
         monkeypatch.setattr(build._Builder, "accept", counting)
 
