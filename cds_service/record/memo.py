@@ -21,6 +21,8 @@ import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
+from cds_service.record.bounded import BoundedMap
+
 #: Default bound: a few thousand relevant resources (a long record) stay remembered.
 DEFAULT_ENTRIES: Final = 8192
 
@@ -36,20 +38,17 @@ class FactsMemo:
     """Facts by resource digest, for one version of the knowledge data at a time."""
 
     def __init__(self, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries: dict[bytes, Facts] = {}
-        self._max = max_entries
+        self._entries: BoundedMap[bytes, Facts] = BoundedMap(max_entries)
         self._owner: object | None = None
         self._lock = threading.Lock()
 
     @property
     def enabled(self) -> bool:
-        return self._max > 0
+        return self._entries.enabled
 
     def configure(self, max_entries: int) -> None:
         """Set the bound (``CDS_RECORD_MEMO_ENTRIES``); forgets everything."""
-        with self._lock:
-            self._max = max(0, max_entries)
-            self._entries.clear()
+        self._entries.configure(max_entries)
 
     def get(self, key: bytes, owner: object) -> Facts | None:
         """The facts remembered for ``key`` under the knowledge data ``owner``."""
@@ -58,21 +57,17 @@ class FactsMemo:
         return self._entries.get(key)
 
     def put(self, key: bytes, facts: Facts, owner: object) -> None:
-        if self._max <= 0:
-            return
-        with self._lock:
-            if owner is not self._owner:
-                # Other knowledge data (reloaded, or a test's): what was read under the old
-                # data may say something else now.
-                self._entries.clear()
-                self._owner = owner
-            if key not in self._entries and len(self._entries) >= self._max:
-                del self._entries[next(iter(self._entries))]
-            self._entries[key] = facts
+        if owner is not self._owner:
+            with self._lock:
+                if owner is not self._owner:
+                    # Other knowledge data (reloaded, or a test's): what was read under the
+                    # old data may say something else now.
+                    self._entries.clear()
+                    self._owner = owner
+        self._entries.put(key, facts)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

@@ -20,6 +20,8 @@ from typing import Any, Final
 import orjson
 from pydantic import ValidationError
 
+from cds_service.record.bounded import BoundedMap
+
 logger = logging.getLogger("cds_service.record")
 
 # Only types the rules read are validated; the module names follow fhir.resources' layout.
@@ -140,9 +142,7 @@ class _ElementCache:
     """
 
     def __init__(self, max_entries: int) -> None:
-        self._entries: dict[tuple[Any, bytes], Any] = {}
-        self._max = max_entries
-        self._lock = threading.Lock()
+        self._entries: BoundedMap[tuple[Any, bytes], Any] = BoundedMap(max_entries)
 
     def instance(self, klass: Any, value: dict[str, Any]) -> Any:
         """The validated instance of ``value``, or None when it is invalid (not remembered)."""
@@ -150,33 +150,25 @@ class _ElementCache:
             canonical = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except (TypeError, orjson.JSONEncodeError):
             return None
-        if self._max <= 0 or len(canonical) > ELEMENT_MAX_BYTES:
+        if not self._entries.enabled or len(canonical) > ELEMENT_MAX_BYTES:
             return _validated(klass, value)
         key = (klass, content_digest(canonical))
         known = self._entries.get(key)
-        if known is not None:
-            return known
-        known = _validated(klass, value)
         if known is None:
-            return None
-        with self._lock:
-            if len(self._entries) >= self._max:
-                self._entries.pop(next(iter(self._entries)), None)
-            self._entries[key] = known
+            known = _validated(klass, value)
+            if known is not None:
+                self._entries.put(key, known)
         return known
 
     def configure(self, max_entries: int) -> None:
         """Set the bound; forgets everything (0: validate every element, remember none)."""
-        with self._lock:
-            self._max = max(0, max_entries)
-            self._entries.clear()
+        self._entries.configure(max_entries)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def clear(self) -> None:
-        with self._lock:
-            self._entries.clear()
+        self._entries.clear()
 
 
 def _validated(klass: Any, value: dict[str, Any]) -> Any:

@@ -1,0 +1,51 @@
+"""A map of at most so many entries, the oldest forgotten first: the record's in-memory caches.
+
+Why first-in first-out rather than least-recently-used: a hit then costs one dictionary
+lookup, with no reordering under a lock, and every cache here is asked far more often than
+it is filled.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Generic, TypeVar
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedMap(Generic[K, V]):
+    """At most ``max_entries`` entries (0: remembers nothing); writes are thread-safe."""
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: dict[K, V] = {}
+        self._max = max(0, max_entries)
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._max > 0
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def put(self, key: K, value: V) -> None:
+        if self._max <= 0:
+            return
+        with self._lock:
+            if key not in self._entries and len(self._entries) >= self._max:
+                self._entries.pop(next(iter(self._entries)), None)
+            self._entries[key] = value
+
+    def configure(self, max_entries: int) -> None:
+        """Set the bound; forgets everything."""
+        with self._lock:
+            self._max = max(0, max_entries)
+            self._entries.clear()
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
