@@ -13,7 +13,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from datetime import date, datetime
-from typing import Any
+from typing import Any, Final
 
 import orjson
 
@@ -177,18 +177,6 @@ class _Builder:
         self.patients: list[JSON] = []
         self._keyed: Any = None  # the concept whose membership key is self._key
         self._key: ConceptKey | None = None
-        self.handlers: dict[str, tuple[Callable[[JSON], bool], Callable[[JSON], None]]] = {
-            "Patient": (lambda r: True, self.patients.append),
-            "Condition": (self._condition_relevant, self._condition),
-            "Observation": (self._observation_relevant, self._observation),
-            "DiagnosticReport": (self._exam_relevant, self._exam),
-            "Procedure": (self._procedure_relevant, self._procedure),
-            "ImagingStudy": (self._imaging_relevant, self._exam),
-            "AllergyIntolerance": (self._allergy_relevant, self._allergy),
-            "MedicationRequest": (self._medication_relevant, self._medication),
-            "MedicationStatement": (self._medication_relevant, self._medication),
-            "MedicationAdministration": (self._medication_relevant, self._medication),
-        }
 
     # -- plumbing ----------------------------------------------------------------------------
 
@@ -215,14 +203,14 @@ class _Builder:
             if id(resource) in self.trigger_objects:
                 continue
             rtype = resource.get("resourceType")
-            handler = self.handlers.get(rtype) if isinstance(rtype, str) else None
+            handler = _HANDLERS.get(rtype) if isinstance(rtype, str) else None
             if handler is None:
                 continue
             relevant, read = handler
             if rtype == "DiagnosticReport":
                 self.jcv.note_report(resource)  # a lab report groups the results of one test
             ill_typed_before = reading.ill_typed
-            if not relevant(resource):
+            if not relevant(self, resource):
                 if reading.ill_typed != ill_typed_before:
                     # A code that is not text might have been one the rules use: say so.
                     self.skip_ill_typed(resource, str(rtype), seen)
@@ -235,9 +223,7 @@ class _Builder:
             seen.add(identity)
             self.read_once(resource, str(rtype), identity, read)
 
-    def read_once(
-        self, resource: JSON, rtype: str, identity: bytes, read: Callable[[JSON], None]
-    ) -> None:
+    def read_once(self, resource: JSON, rtype: str, identity: bytes, read: _Reader) -> None:
         """Validate and read a relevant resource, or replay what reading it gave last time.
 
         Only what reading adds to the record's lists is remembered (:mod:`.memo`), so the
@@ -255,12 +241,12 @@ class _Builder:
         if not self.accept(resource, digest):
             return
         if key is None:
-            read(resource)
+            read(self, resource)
             return
         reading = self.reading
         ill_typed = reading.ill_typed
         before = [len(items) for items in self.fact_lists]
-        read(resource)
+        read(self, resource)
         if reading.ill_typed != ill_typed or reading.text_exhausted:
             return  # what was read depends on this call's budget, or a part was unreadable
         additions = tuple(
@@ -583,6 +569,37 @@ class _Builder:
             self.trigger_objects.add(id(order))
             orders.append(NatalizumabOrder(reference_of(order), product_name(order, pooled)))
         return orders
+
+
+#: What reads a resource: is it relevant (``feed``), and the reading (``read_once``).
+_Relevance = Callable[[_Builder, JSON], bool]
+_Reader = Callable[[_Builder, JSON], None]
+
+
+def _any_patient(builder: _Builder, resource: JSON) -> bool:
+    return True
+
+
+def _keep_patient(builder: _Builder, resource: JSON) -> None:
+    builder.patients.append(resource)
+
+
+#: Per resource type, as plain functions of the builder rather than bound methods a builder
+#: holds: a builder that referred to itself would be a reference cycle, so the call's
+#: resources (which it references) would stay in memory after the call until the collector
+#: found the cycle, and the next call would parse into fresh memory (bench/README.md).
+_HANDLERS: Final[dict[str, tuple[_Relevance, _Reader]]] = {
+    "Patient": (_any_patient, _keep_patient),
+    "Condition": (_Builder._condition_relevant, _Builder._condition),
+    "Observation": (_Builder._observation_relevant, _Builder._observation),
+    "DiagnosticReport": (_Builder._exam_relevant, _Builder._exam),
+    "Procedure": (_Builder._procedure_relevant, _Builder._procedure),
+    "ImagingStudy": (_Builder._imaging_relevant, _Builder._exam),
+    "AllergyIntolerance": (_Builder._allergy_relevant, _Builder._allergy),
+    "MedicationRequest": (_Builder._medication_relevant, _Builder._medication),
+    "MedicationStatement": (_Builder._medication_relevant, _Builder._medication),
+    "MedicationAdministration": (_Builder._medication_relevant, _Builder._medication),
+}
 
 
 def _abatement(resource: JSON) -> tuple[bool, date | None]:

@@ -220,6 +220,23 @@ def scan_orders(orders: Sequence[Any], medications: Mapping[str, JSON]) -> Trigg
     return TriggerScan(tuple(found), tuple(unresolved))
 
 
+def _collect_names(concept: Any, texts: list[str]) -> None:
+    """Append the texts and displays of a concept (or a list of them) to ``texts``.
+
+    A module function, not a closure: a nested function that calls itself is a reference
+    cycle, left for the collector after every natalizumab call.
+    """
+    if isinstance(concept, list):
+        for item in concept:
+            _collect_names(item, texts)
+        return
+    if not isinstance(concept, dict):
+        return
+    texts.extend(_strings(concept.get("text")))
+    for coding in _codings(concept):
+        texts.extend(_strings(coding.get("display")))
+
+
 def product_name(order: JSON, medications: Mapping[str, JSON]) -> Product:
     """What a card should call the drug: Tyruko, Tysabri, else natalizumab.
 
@@ -227,22 +244,10 @@ def product_name(order: JSON, medications: Mapping[str, JSON]) -> Product:
     resolved Medication's code) is looked at; the products are told apart by brand name only.
     """
     texts: list[str] = []
-
-    def collect(concept: Any) -> None:
-        if isinstance(concept, list):
-            for item in concept:
-                collect(item)
-            return
-        if not isinstance(concept, dict):
-            return
-        texts.extend(_strings(concept.get("text")))
-        for coding in _codings(concept):
-            texts.extend(_strings(coding.get("display")))
-
-    collect(order.get("medicationCodeableConcept"))
+    _collect_names(order.get("medicationCodeableConcept"), texts)
     medication = order.get("medication")
     if isinstance(medication, dict):
-        collect(medication.get("concept"))
+        _collect_names(medication.get("concept"), texts)
     for reference in _reference_parts(order):
         texts.extend(_strings(reference.get("display")))
         target = reference.get("reference")
@@ -254,7 +259,7 @@ def product_name(order: JSON, medications: Mapping[str, JSON]) -> Product:
             )
             if resolved is not None:
                 for concept in medication_concepts(resolved):
-                    collect(concept)
+                    _collect_names(concept, texts)
     joined = " ".join(texts).lower()
     if "tyruko" in joined:
         return Product.TYRUKO

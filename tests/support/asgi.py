@@ -39,3 +39,47 @@ class InProcessClient:
         self.loop.run_until_complete(self.client.aclose())
         self.loop.run_until_complete(self._lifespan.__aexit__(None, None, None))
         self.loop.close()
+
+
+async def send_raw(app: Any, path: str, body: bytes) -> tuple[int, bytes]:
+    """POST ``body`` to ``app`` as uvicorn does: one ASGI scope, the body in one message.
+
+    No HTTP client in between, so whatever the call leaves in memory is the app's own.
+    """
+    delivered = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        await asyncio.sleep(30)  # the client stays connected while the app answers
+        return {"type": "http.disconnect"}
+
+    messages: list[dict[str, Any]] = []
+
+    async def send(message: dict[str, Any]) -> None:
+        messages.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [
+            (b"host", b"127.0.0.1"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+        ],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+        "state": {},
+    }
+    await app(scope, receive, send)
+    answer = b"".join(m.get("body", b"") for m in messages if m["type"] == "http.response.body")
+    return int(messages[0]["status"]), answer
