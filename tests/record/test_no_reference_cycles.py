@@ -58,12 +58,16 @@ async def cycles_left(app_settings: Settings) -> tuple[list[str], collections.Co
                 gc.disable()  # nothing is collected behind the call's back
                 try:
                     status, _ = await send_raw(app, f"/cds-services/{service}", body)
+                    gc.set_debug(gc.DEBUG_SAVEALL)  # keep what is found, to name it
                     found = gc.collect()
                 finally:
+                    gc.set_debug(0)
+                    kinds = collections.Counter(type(o).__qualname__ for o in gc.garbage)
+                    gc.garbage.clear()
                     gc.enable()
                 statuses[status] += 1
                 if found:
-                    left.append(f"{name} ({attempt}, {status}): {found} objects")
+                    left.append(f"{name} ({attempt}, {status}): {kinds.most_common(5)}")
     return left, statuses
 
 
