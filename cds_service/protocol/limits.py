@@ -20,7 +20,7 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
-from cds_service.protocol.raw_bounds import within_limits
+from cds_service.protocol.raw_bounds import depth_within, within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -201,20 +201,31 @@ async def read_json(
 
 
 def _hold_limits(
-    body: bytes, document: Any, *, max_depth: int, max_resources: int, prove_depth: bool = True
+    body: bytes,
+    document: Any,
+    *,
+    max_depth: int,
+    max_resources: int,
+    prove_depth: bool = True,
+    only_depth: bool = False,
 ) -> bool:
     """Hold the parsed ``body`` to the limits: proven from its bytes (the depth only when
-    ``prove_depth``), else walked exactly, depth included, which raises the error.
+    ``prove_depth``; nothing but the depth when ``only_depth``, the others being proven
+    already), else walked exactly, depth included, which raises the error.
 
     True when the bytes proved it (nothing was walked).
     """
-    if within_limits(
-        body,
-        max_depth=max_depth if prove_depth else None,
-        max_resources=max_resources,
-        max_string_chars=MAX_STRING_CHARS,
-        max_array_items=MAX_ARRAY_ITEMS,
-    ):
+    if only_depth:
+        proven = depth_within(body, max_depth)
+    else:
+        proven = within_limits(
+            body,
+            max_depth=max_depth if prove_depth else None,
+            max_resources=max_resources,
+            max_string_chars=MAX_STRING_CHARS,
+            max_array_items=MAX_ARRAY_ITEMS,
+        )
+    if proven:
         return True
     check_json_limits(
         document, max_depth=max_depth, max_resources=max_resources, body_bytes=len(body)
@@ -244,9 +255,13 @@ class PrefetchDepth:
     def hold(self) -> None:
         """Raise the limits' error if prefetch nests too deep; a no-op once it has passed."""
         if not self._held:
-            # The other limits were proven at parsing: only the depth can fail here.
+            # The other limits were proven at parsing: only the depth is left to prove.
             _hold_limits(
-                self.body, self.document, max_depth=self.max_depth, max_resources=self.max_resources
+                self.body,
+                self.document,
+                max_depth=self.max_depth,
+                max_resources=self.max_resources,
+                only_depth=True,
             )
             self._held = True
 

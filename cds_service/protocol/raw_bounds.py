@@ -107,6 +107,14 @@ def strings_at_most(masked: bytes, max_chars: int) -> bool:
     return True
 
 
+def depth_within(body: bytes, max_depth: int) -> bool:
+    """True only if the document ``body`` parses to nests at most ``max_depth`` deep.
+
+    For a body whose other limits :func:`within_limits` has already proven: the depth alone.
+    """
+    return depth_at_most(mask_escapes(body), max_depth)
+
+
 def within_limits(
     body: bytes,
     *,
