@@ -33,8 +33,8 @@ def _outcome(response: httpx.Response) -> str:
         return "200"
     try:
         error = response.json().get("error")
-    except ValueError:
-        error = "not JSON"
+    except (ValueError, AttributeError):  # not JSON, or not the contract's error object
+        error = "unreadable"
     return f"{response.status_code} {error}"
 
 
