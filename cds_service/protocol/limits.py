@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import orjson
 from starlette.requests import Request
@@ -200,27 +200,25 @@ async def read_json(
     return document
 
 
+#: Which limits :func:`_hold_limits` proves from the bytes: all of them, all but the depth
+#: (held later, :class:`PrefetchDepth`), or the depth alone (the others proven already).
+_Proof = Literal["all", "all but depth", "depth"]
+
+
 def _hold_limits(
-    body: bytes,
-    document: Any,
-    *,
-    max_depth: int,
-    max_resources: int,
-    prove_depth: bool = True,
-    only_depth: bool = False,
+    body: bytes, document: Any, *, max_depth: int, max_resources: int, prove: _Proof = "all"
 ) -> bool:
-    """Hold the parsed ``body`` to the limits: proven from its bytes (the depth only when
-    ``prove_depth``; nothing but the depth when ``only_depth``, the others being proven
-    already), else walked exactly, depth included, which raises the error.
+    """Hold the parsed ``body`` to the limits: the ``prove`` ones proven from its bytes, else
+    all of them walked exactly, depth included, which raises the error.
 
     True when the bytes proved it (nothing was walked).
     """
-    if only_depth:
+    if prove == "depth":
         proven = depth_within(body, max_depth)
     else:
         proven = within_limits(
             body,
-            max_depth=max_depth if prove_depth else None,
+            max_depth=None if prove == "all but depth" else max_depth,
             max_resources=max_resources,
             max_string_chars=MAX_STRING_CHARS,
             max_array_items=MAX_ARRAY_ITEMS,
@@ -261,7 +259,7 @@ class PrefetchDepth:
                 self.document,
                 max_depth=self.max_depth,
                 max_resources=self.max_resources,
-                only_depth=True,
+                prove="depth",
             )
             self._held = True
 
@@ -284,7 +282,7 @@ async def read_hook_json(
         document,
         max_depth=max_depth,
         max_resources=max_resources,
-        prove_depth=not deferred,
+        prove="all but depth" if deferred else "all",
     )
     if not (proven and deferred):
         return document, None  # held whole: by the bytes, or by the exact walk
