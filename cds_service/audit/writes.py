@@ -110,8 +110,24 @@ def write_calls(
         _add_daily(connection, shown=shown)
     _note_knowledge(connection, knowledge_version, call_rows)
     # Feedback that reached the database before its card did (another replica, a retry).
-    _fold(connection, [row["card_uuid"] for row in card_rows])
+    # Rare: only the cards that have some are read back and folded.
+    early = _with_feedback(connection, [row["card_uuid"] for row in card_rows])
+    if early:
+        _fold(connection, early)
     return len(card_rows)
+
+
+def _with_feedback(connection: Connection, uuids: Sequence[str]) -> list[str]:
+    """Those of ``uuids`` that some stored feedback names."""
+    query = (
+        select(_feedback.c.card_uuid)
+        .where(_feedback.c.card_uuid.in_(bindparam("uuids", expanding=True)))
+        .distinct()
+    )
+    found: list[str] = []
+    for chunk in _chunks(sorted(set(uuids))):
+        found.extend(connection.execute(query, {"uuids": list(chunk)}).scalars())
+    return found
 
 
 def _note_knowledge(
