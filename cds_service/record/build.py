@@ -57,7 +57,7 @@ from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, cal
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import ConceptKey, Terminology, concept_key, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
-from cds_service.record.trigger import pooled_medications, product_name, scan_orders
+from cds_service.record.trigger import product_name, scan_orders
 from cds_service.record.validate import VALIDATION_CACHE, content_digest
 
 logger = logging.getLogger("cds_service.record")
@@ -558,7 +558,7 @@ class _Builder:
         Never validated away (contract section 1): each is read leniently in any FHIR
         version's shape, and the fields that could not be read are named in the notes.
         """
-        pooled = pooled_medications([self.pooled])
+        pooled = self.medications.by_reference  # pooled_medications([self.pooled]), found once
         if known is None:
             known = scan_orders(trigger_orders, pooled).orders
         orders: list[NatalizumabOrder] = []

@@ -6,20 +6,30 @@ or pooled ``Medication``; both count (contract section 2).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from cds_service.record.fhir import JSON
 
 
 class MedicationIndex:
-    """Medications by reference, to resolve ``medicationReference``."""
+    """Medications by reference, to resolve ``medicationReference``.
+
+    The first copy of an id wins, as in the pool (:mod:`cds_service.protocol.gather`) and in
+    the trigger's lookup (:func:`cds_service.record.trigger.pooled_medications`), so the
+    record and the trigger read the same Medication.
+    """
 
     def __init__(self, pooled: Iterable[JSON]) -> None:
         self._by_ref: dict[str, JSON] = {}
         for resource in pooled:
             if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-                self._by_ref[f"Medication/{resource['id']}"] = resource
+                self._by_ref.setdefault(f"Medication/{resource['id']}", resource)
+
+    @property
+    def by_reference(self) -> Mapping[str, JSON]:
+        """``Medication/{id}`` -> Medication: what :func:`pooled_medications` finds in a pool."""
+        return self._by_ref
 
     def concept(self, resource: JSON) -> Any:
         """The medication's CodeableConcept, or None when it cannot be resolved."""

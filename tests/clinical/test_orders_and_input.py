@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import pytest
 
+from cds_service.pipeline import Evaluation, HookData, evaluate
 from tests.clinical.fhir import (
+    NOW,
     RXNORM,
     card,
     concept,
     days_ago,
     jcv,
     order,
+    patient,
     rrms,
     run,
     topics,
@@ -139,3 +142,43 @@ def test_huge_hostile_text_is_matched_in_bounded_time() -> None:
     started = time.process_time()
     run([rrms(), hostile])
     assert time.process_time() - started < 5  # unbounded matching takes minutes
+
+
+def _tyruko_by_reference() -> tuple[dict[str, object], dict[str, object]]:
+    """A Tyruko order that names its drug only through a Medication pooled from prefetch."""
+    medication = {
+        "resourceType": "Medication",
+        "id": "med-tyruko",
+        "code": concept(text="Tyruko 300 mg"),
+    }
+    tyruko = order()
+    del tyruko["medicationCodeableConcept"]
+    tyruko["medicationReference"] = {"reference": "Medication/med-tyruko"}
+    return medication, tyruko
+
+
+def _rems_labels(evaluation: Evaluation) -> list[str]:
+    return [link["label"] for link in card(evaluation, "natalizumab-indicated")["links"]]
+
+
+def test_an_order_naming_a_pooled_medication_is_judged_and_named_by_it() -> None:
+    medication, tyruko = _tyruko_by_reference()
+    evaluation = run([rrms(), medication], orders=[tyruko])
+    assert any("Tyruko" in label for label in _rems_labels(evaluation))
+
+
+def test_the_triggers_order_is_named_by_its_pooled_medication() -> None:
+    """As the web layer calls it: the trigger has judged the order on the raw JSON."""
+    medication, tyruko = _tyruko_by_reference()
+    pool = [patient(), rrms(), medication, tyruko]
+    evaluation = evaluate(
+        HookData(
+            resources=tuple(pool),
+            trigger_orders=(tyruko,),
+            draft_orders=(tyruko,),
+            patient_id="p1",
+            natalizumab_orders=(tyruko,),
+        ),
+        NOW,
+    )
+    assert any("Tyruko" in label for label in _rems_labels(evaluation))
