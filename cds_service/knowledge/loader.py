@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import string
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -291,8 +291,13 @@ class Rules(_Strict):
                 raise ValueError(f"rule {rule.id}: thresholds shadow shared ones: {sorted(clash)}")
         return self
 
+    @cached_property
     def reads(self) -> Reads:
-        """Every value set some rule reads, by kind of record (the record layer's shopping list)."""
+        """Every value set some rule reads, by kind of record (the record layer's shopping list).
+
+        Worked out once per loaded knowledge (the model is frozen): every call's record build
+        asks for it.
+        """
 
         def union(kind: str) -> tuple[str, ...]:
             return tuple(dict.fromkeys(v for rule in self.rules for v in getattr(rule.reads, kind)))

@@ -146,7 +146,7 @@ class _Builder:
         self.knowledge = knowledge()
         self.thresholds = self.knowledge.rules.thresholds
         # The value sets the topics read as generic facts (rules.json "reads").
-        self.reads = self.knowledge.rules.reads()
+        self.reads = self.knowledge.rules.reads
         self.condition_sets = (*CONDITION_SETS, *self.reads.conditions)
         self.observation_sets = (*OBSERVATION_SETS, *self.reads.observations)
         # The relevance tests every resource gets, looked up once per call.
