@@ -70,12 +70,19 @@ class ResourcePool:
         self._seen: set[tuple[str, str]] = set()
 
     def add_resource(self, resource: Resource) -> None:
-        kind, ident = resource.get("resourceType"), resource.get("id")
-        if isinstance(kind, str) and isinstance(ident, str):
-            if (kind, ident) in self._seen:
-                return
-            self._seen.add((kind, ident))
-        self.resources.append(resource)
+        self.add_resources((resource,))
+
+    def add_resources(self, resources: Iterable[Resource]) -> None:
+        """Pool resources in order; one loop for a whole Bundle (every resource of a call)."""
+        seen, pooled = self._seen, self.resources
+        for resource in resources:
+            kind, ident = resource.get("resourceType"), resource.get("id")
+            if isinstance(kind, str) and isinstance(ident, str):
+                key = (kind, ident)
+                if key in seen:
+                    continue
+                seen.add(key)
+            pooled.append(resource)
 
     def add_value(self, value: Any) -> None:
         """Pool a prefetch value or fetched page: a resource, a Bundle, a list, or null."""
@@ -86,8 +93,7 @@ class ResourcePool:
                 self._add_item(item)
         elif isinstance(value, dict):
             if value.get("resourceType") == "Bundle":
-                for resource in bundle_resources(value, self):
-                    self.add_resource(resource)
+                self.add_resources(bundle_resources(value, self))
             else:
                 self.add_resource(value)
         else:
