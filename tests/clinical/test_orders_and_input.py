@@ -8,6 +8,7 @@ from cds_service.pipeline import Evaluation, HookData, evaluate
 from tests.clinical.fhir import (
     NOW,
     RXNORM,
+    Resource,
     card,
     concept,
     days_ago,
@@ -144,7 +145,7 @@ def test_huge_hostile_text_is_matched_in_bounded_time() -> None:
     assert time.process_time() - started < 5  # unbounded matching takes minutes
 
 
-def _tyruko_by_reference() -> tuple[dict[str, object], dict[str, object]]:
+def _tyruko_by_reference() -> tuple[Resource, Resource]:
     """A Tyruko order that names its drug only through a Medication pooled from prefetch."""
     medication = {
         "resourceType": "Medication",
