@@ -7,9 +7,12 @@ or pooled ``Medication``; both count (contract section 2).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, Final
 
 from cds_service.record.fhir import JSON
+
+#: How a pooled Medication is named: the key of the record's index and the trigger's lookup.
+MEDICATION_PREFIX: Final = "Medication/"
 
 
 class MedicationIndex:
@@ -17,14 +20,15 @@ class MedicationIndex:
 
     The first copy of an id wins, as in the pool (:mod:`cds_service.protocol.gather`) and in
     the trigger's lookup (:func:`cds_service.record.trigger.pooled_medications`), so the
-    record and the trigger read the same Medication.
+    record and the trigger read the same Medication. The test is written out here rather than
+    shared with that lookup: a function call per pooled resource cost 20 us at N = 200.
     """
 
     def __init__(self, pooled: Iterable[JSON]) -> None:
         self._by_ref: dict[str, JSON] = {}
         for resource in pooled:
             if resource.get("resourceType") == "Medication" and isinstance(resource.get("id"), str):
-                self._by_ref.setdefault(f"Medication/{resource['id']}", resource)
+                self._by_ref.setdefault(MEDICATION_PREFIX + resource["id"], resource)
 
     @property
     def by_reference(self) -> Mapping[str, JSON]:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cds_service.record.medications import relative_reference
+from cds_service.record.medications import MEDICATION_PREFIX, relative_reference
 from cds_service.record.model import Product
 from cds_service.record.terminology import ValueSetMatcher, terminology
 
@@ -26,7 +26,6 @@ JSON = Mapping[str, Any]
 #: Order resources by FHIR version: MedicationRequest (R4, STU3), MedicationOrder (DSTU2).
 ORDER_TYPES: Final = frozenset({"MedicationRequest", "MedicationOrder"})
 NATALIZUMAB_VALUESET: Final = "natalizumab"
-MEDICATION_PREFIX: Final = "Medication/"
 
 
 @dataclass(frozen=True)
