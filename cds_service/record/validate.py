@@ -18,7 +18,8 @@ from functools import cache
 from typing import Any, Final
 
 import orjson
-from pydantic import ValidationError
+from fhir_core.utils import is_list_type, is_primitive_type
+from pydantic import BaseModel, ValidationError
 
 from cds_service.record.bounded import BoundedMap
 
@@ -67,10 +68,12 @@ _ELEMENT_MODULES = (
 
 
 def preload_models() -> None:
-    for resource_type in _MODULES:
-        _model(resource_type)
     for name in _ELEMENT_MODULES:
         importlib.import_module(f"fhir.resources.R4B.{name}")
+    for resource_type in _MODULES:
+        model = _checked_once(_model(resource_type))
+        for element in _complex_fields(model).values():
+            _checked_once(element)
 
 
 @cache
@@ -100,6 +103,47 @@ ELEMENT_CACHE_ENTRIES: Final = 4096
 #: An element longer than this (a narrative, a long note) is validated but not remembered: it
 #: rarely repeats, and memory stays bounded by entries x this.
 ELEMENT_MAX_BYTES: Final = 2048
+
+
+@cache
+def _checked_once(model: Any) -> Any:
+    """A subclass of ``model`` that validates a dict in one pass; used only to show validity.
+
+    fhir.resources' models cost twice what their checks need, and a cold call (a new patient,
+    nothing remembered) spends most of its validation there: a model's own ``__init__`` (it
+    checks ``resourceType``) makes pydantic validate every model twice, the outer pass running
+    its model validators again on the same input; and fhir_core's
+    ``reject_null_complex_elements`` asks of every field, on every call, whether it is a list
+    of complex elements. The subclass keeps pydantic's ``__init__`` and answers that question
+    once per class, with fhir_core's own predicates; a list holding a null is handed to the
+    original check, which refuses it. What the subclass cannot see, it refuses: a
+    ``resourceType`` or ``resource_type`` key is an extra input to it. Whoever uses it
+    therefore treats a refusal as "not shown" and asks the original model, which decides and
+    describes (:func:`validation_problem`); the test holds the verdicts equal.
+    """
+    complex_lists = tuple(
+        (name, info.alias)
+        for name, info in model.model_fields.items()
+        if is_list_type(info) and not is_primitive_type(info) and not name.endswith("__ext")
+    )
+    original = model.reject_null_complex_elements.__func__
+
+    def reject_null_complex_elements(cls: Any, data: Any) -> Any:
+        if data.__class__ is not dict:
+            return original(cls, data)
+        for name, alias in complex_lists:
+            value = data.get(alias if alias and alias in data else name)
+            if value.__class__ is list and any(item is None for item in value):
+                return original(cls, data)
+        return data
+
+    namespace = {
+        "__module__": __name__,
+        "__qualname__": model.__qualname__,
+        "__init__": BaseModel.__init__,
+        "reject_null_complex_elements": classmethod(reject_null_complex_elements),
+    }
+    return type(model.__name__, (model,), namespace)
 
 
 @cache
@@ -151,11 +195,11 @@ class _ElementCache:
         except (TypeError, orjson.JSONEncodeError):
             return None
         if not self._entries.enabled or len(canonical) > ELEMENT_MAX_BYTES:
-            return _validated(klass, value)
+            return _validated(_checked_once(klass), value)
         key = (klass, content_digest(canonical))
         known = self._entries.get(key)
         if known is None:
-            known = _validated(klass, value)
+            known = _validated(_checked_once(klass), value)
             if known is not None:
                 self._entries.put(key, known)
         return known
@@ -191,6 +235,8 @@ def _valid_by_elements(model: Any, resource: Mapping[str, Any]) -> bool:
     fields = _complex_fields(model)
     prepared: dict[str, Any] = {}
     for key, value in resource.items():
+        if key == "resourceType" and value == model.__resource_type__:
+            continue  # what the model's own __init__ takes away; the one-pass model has none
         klass = fields.get(key)
         if klass is not None and value.__class__ is dict:
             value = ELEMENT_CACHE.instance(klass, value)
@@ -208,7 +254,7 @@ def _valid_by_elements(model: Any, resource: Mapping[str, Any]) -> bool:
             value = items
         prepared[key] = value
     try:
-        model.model_validate(prepared)
+        _checked_once(model).model_validate(prepared)
     except Exception:
         return False
     return True

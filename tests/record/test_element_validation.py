@@ -5,7 +5,8 @@ validated on their own (and remembered); only a resource that path shows valid i
 from it, anything else is validated whole. So the one way it could go wrong is calling valid
 what whole validation refuses: this holds it to whole validation on every resource the
 project has (examples, the third-party corpus, the bench's records) and on thousands of
-mutations of them (each value swapped for one of the wrong type), cold and remembered.
+mutations of them (each value swapped for one of the wrong type), cold and remembered, and
+on what the one-pass models (``_checked_once``) handle apart from fhir.resources' own models.
 """
 
 from __future__ import annotations
@@ -73,29 +74,83 @@ def _mutations(resource: dict[str, Any], rng: random.Random) -> Iterator[dict[st
         yield replaced(resource, changes)
 
 
+def _one_pass_edges(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """What the one-pass models handle apart from fhir.resources' own: a null in each list,
+    and the ``resourceType`` / ``resource_type`` keys that the models' ``__init__`` reads,
+    on the resource and inside each element (a wrong one, a right one, an extra one)."""
+    for key, value in resource.items():
+        if isinstance(value, list) and value:
+            for position in (0, len(value)):
+                yield {**resource, key: [*value[:position], None, *value[position:]]}
+        if isinstance(value, dict):
+            for extra in ({"resourceType": "Patient"}, {"resource_type": value.get("id", "x")}):
+                yield {**resource, key: {**value, **extra}}
+        if isinstance(value, list) and value and isinstance(value[0], dict):
+            yield {**resource, key: [{**value[0], "resourceType": "Coding"}, *value[1:]]}
+    rtype = resource["resourceType"]
+    yield {**resource, "resource_type": rtype}
+    yield {**resource, "resource_type": "Patient"}
+    yield {**resource, "resourceType": "Patient" if rtype != "Patient" else "Observation"}
+    yield {key: value for key, value in resource.items() if key != "resourceType"}
+
+
 def test_the_resources_are_many_and_of_every_type_read() -> None:
     types = {r["resourceType"] for r in RESOURCES}
     assert len(RESOURCES) > 500
     assert {"Condition", "Observation", "MedicationRequest", "Patient"} <= types
 
 
-@pytest.mark.parametrize("remembered", [False, True])
-def test_verdicts_equal_whole_validation(remembered: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+def _verdicts_checked(
+    candidates: Iterator[dict[str, Any]], remembered: bool, monkeypatch: pytest.MonkeyPatch
+) -> tuple[int, int]:
+    """(checked, valid): each candidate's verdict held to whole validation's."""
     if not remembered:
         ELEMENT_CACHE.clear()
-    rng = random.Random(14)
     checked = valid = 0
-    for resource in RESOURCES:
-        for candidate in [resource, *_mutations(resource, rng)]:
-            if not remembered:
-                ELEMENT_CACHE.clear()  # every element validated afresh
-            expected = _whole(candidate, monkeypatch)
-            assert validation_problem(candidate) == expected, candidate
-            checked += 1
-            valid += expected is None
+    for candidate in candidates:
+        if not remembered:
+            ELEMENT_CACHE.clear()  # every element validated afresh
+        expected = _whole(candidate, monkeypatch)
+        assert validation_problem(candidate) == expected, candidate
+        checked += 1
+        valid += expected is None
+    return checked, valid
+
+
+@pytest.mark.parametrize("remembered", [False, True])
+def test_verdicts_equal_whole_validation(remembered: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(14)
+    candidates = (c for r in RESOURCES for c in [r, *_mutations(r, rng)])
+    checked, valid = _verdicts_checked(candidates, remembered, monkeypatch)
     # Both verdicts are well represented, so neither side of the equality is vacuous.
     assert checked > 5_000
     assert 0.2 < valid / checked < 0.9
+
+
+@pytest.mark.parametrize("remembered", [False, True])
+def test_the_one_pass_models_refuse_what_the_models_refuse(
+    remembered: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    candidates = (c for r in RESOURCES for c in _one_pass_edges(r))
+    checked, valid = _verdicts_checked(candidates, remembered, monkeypatch)
+    # Some edges are valid (a right resource_type, no resourceType at all), most are not.
+    assert checked > 5_000
+    assert 0.02 < valid / checked < 0.5
+
+
+def test_a_resource_is_not_shown_valid_by_the_model_of_another_type() -> None:
+    observation = {"resourceType": "Observation", "status": "final", "code": {"text": "x"}}
+    assert validate._valid_by_elements(validate.model_for("Observation"), observation)
+    for model in ("Condition", "Procedure"):
+        assert not validate._valid_by_elements(validate.model_for(model), observation)
+    # Without its resourceType, this one is a valid Patient (no element is required).
+    assert validate._valid_by_elements(validate.model_for("Patient"), {"resourceType": "Patient"})
+    assert not validate._valid_by_elements(
+        validate.model_for("Patient"), {"resourceType": "Medication"}
+    )
+    assert not validate._valid_by_elements(
+        validate.model_for("Observation"), {**observation, "resource_type": "Observation"}
+    )
 
 
 def test_an_invalid_element_is_not_remembered_and_still_refuses() -> None:
