@@ -114,9 +114,11 @@ def _checked_once(model: Any) -> Any:
     checks ``resourceType``) makes pydantic validate every model twice, the outer pass running
     its model validators again on the same input; and fhir_core's
     ``reject_null_complex_elements`` asks of every field, on every call, whether it is a list
-    of complex elements. The subclass keeps pydantic's ``__init__`` and answers that question
-    once per class, with fhir_core's own predicates; a list holding a null is handed to the
-    original check, which refuses it. What the subclass cannot see, it refuses: a
+    of complex elements, and its choice check (``value[x]``: one type at most) reads each
+    field's schema again. The subclass keeps pydantic's ``__init__`` and answers those
+    questions once per class, from fhir_core's own predicates and the model's own list of
+    choices; a list holding a null, or a choice given twice or (where required) not at all, is
+    handed to the original check, which refuses it. What the subclass cannot see, it refuses: a
     ``resourceType`` or ``resource_type`` key is an extra input to it. Whoever uses it
     therefore treats a refusal as "not shown" and asks the original model, which decides and
     describes (:func:`validation_problem`); the test holds the verdicts equal.
@@ -137,11 +139,25 @@ def _checked_once(model: Any) -> Any:
                 return original(cls, data)
         return data
 
+    choices = tuple(
+        (tuple(names), model.model_fields[names[0]].json_schema_extra["one_of_many_required"])
+        for names in model.model_construct().get_one_of_many_fields().values()
+    )
+    original_choices = model._validate_one_of_many
+
+    def _validate_one_of_many(self: Any) -> None:
+        values = self.__dict__  # pydantic keeps every field there, None when not given
+        for names, required in choices:
+            given = sum(values.get(name) is not None for name in names)
+            if given > 1 or (given == 0 and required is True):
+                original_choices(self)  # raises the model's own error
+
     namespace = {
         "__module__": __name__,
         "__qualname__": model.__qualname__,
         "__init__": BaseModel.__init__,
         "reject_null_complex_elements": classmethod(reject_null_complex_elements),
+        "_validate_one_of_many": _validate_one_of_many,
     }
     return type(model.__name__, (model,), namespace)
 

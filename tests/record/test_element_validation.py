@@ -74,10 +74,35 @@ def _mutations(resource: dict[str, Any], rng: random.Random) -> Iterator[dict[st
         yield replaced(resource, changes)
 
 
+#: A valid value for each choice (``x[x]``) a rule's resource types offer, by its JSON name.
+_CHOICE_VALUES: dict[str, Any] = {
+    "valueString": "positive",
+    "valueBoolean": True,
+    "valueInteger": 1,
+    "valueQuantity": {"value": 1.2, "unit": "index"},
+    "valueCodeableConcept": {"text": "positive"},
+    "effectiveDateTime": "2026-01-02",
+    "effectivePeriod": {"start": "2026-01-02"},
+    "onsetDateTime": "2020-05-01",
+    "onsetString": "in 2020",
+    "abatementDateTime": "2021-05-01",
+    "deceasedBoolean": False,
+    "deceasedDateTime": "2025-01-01",
+    "medicationCodeableConcept": {"text": "natalizumab"},
+    "medicationReference": {"reference": "Medication/m1"},
+    "reportedBoolean": True,
+    "effectiveInstant": "2026-01-02T10:00:00Z",
+    "performedDateTime": "2026-01-02",
+    "performedPeriod": {"start": "2026-01-02"},
+    "occurrenceDateTime": "2026-01-02",
+}
+
+
 def _one_pass_edges(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """What the one-pass models handle apart from fhir.resources' own: a null in each list,
-    and the ``resourceType`` / ``resource_type`` keys that the models' ``__init__`` reads,
-    on the resource and inside each element (a wrong one, a right one, an extra one)."""
+    """What the one-pass models handle apart from fhir.resources' own: a null in each list;
+    the ``resourceType`` / ``resource_type`` keys that the models' ``__init__`` reads, on the
+    resource and inside each element (a wrong one, a right one, an extra one); and each
+    choice left out or given a second type."""
     for key, value in resource.items():
         if isinstance(value, list) and value:
             for position in (0, len(value)):
@@ -88,6 +113,12 @@ def _one_pass_edges(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
         if isinstance(value, list) and value and isinstance(value[0], dict):
             yield {**resource, key: [{**value[0], "resourceType": "Coding"}, *value[1:]]}
     rtype = resource["resourceType"]
+    for names in validate.model_for(rtype).model_construct().get_one_of_many_fields().values():
+        given = [name for name in names if name in resource]
+        yield {key: value for key, value in resource.items() if key not in given}
+        for name in names:
+            if name not in given and name in _CHOICE_VALUES:
+                yield {**resource, name: _CHOICE_VALUES[name]}
     yield {**resource, "resource_type": rtype}
     yield {**resource, "resource_type": "Patient"}
     yield {**resource, "resourceType": "Patient" if rtype != "Patient" else "Observation"}
