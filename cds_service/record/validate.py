@@ -71,7 +71,8 @@ def preload_models() -> None:
     for name in _ELEMENT_MODULES:
         importlib.import_module(f"fhir.resources.R4B.{name}")
     for resource_type in _MODULES:
-        model = _checked_once(_model(resource_type))
+        model = _model(resource_type)  # the model a call's resource is read against
+        _checked_once(model)
         for element in _complex_fields(model).values():
             _checked_once(element)
 

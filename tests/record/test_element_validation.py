@@ -184,6 +184,17 @@ def test_a_resource_is_not_shown_valid_by_the_model_of_another_type() -> None:
     )
 
 
+def test_start_up_builds_what_validation_uses() -> None:
+    """Preloading (at start-up) leaves no model or field table for a first call to build."""
+    validate.preload_models()
+    before = (validate._complex_fields.cache_info(), validate._checked_once.cache_info())
+    for resource in RESOURCES:
+        validation_problem(resource)
+    after = (validate._complex_fields.cache_info(), validate._checked_once.cache_info())
+    assert [info.misses for info in after] == [info.misses for info in before]
+    assert all(info.hits > 0 for info in after)
+
+
 def test_an_invalid_element_is_not_remembered_and_still_refuses() -> None:
     resource = {
         "resourceType": "Observation",
