@@ -50,6 +50,7 @@ from cds_service.protocol.limits import read_hook_json, read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
 from cds_service.record.memo import FACTS_MEMO
+from cds_service.record.record_cache import RECORD_CACHE, RECORD_CACHE_ENTRIES
 from cds_service.record.validate import ELEMENT_CACHE, ELEMENT_CACHE_ENTRIES
 from cds_service.security_headers import SecurityHeadersMiddleware
 from cds_service.slow_uploads import SlowUploadMiddleware
@@ -273,6 +274,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     configure_logging(settings.log_level)
     FACTS_MEMO.configure(settings.record_memo_entries)
     ELEMENT_CACHE.configure(min(settings.record_memo_entries, ELEMENT_CACHE_ENTRIES))
+    RECORD_CACHE.configure(min(settings.record_memo_entries, RECORD_CACHE_ENTRIES))
     metrics = Metrics()
     store = FeedbackStore(settings.database_url, settings.database_timeouts())
     audit = create_recorder(settings, store, metrics.registry)

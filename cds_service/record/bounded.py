@@ -49,3 +49,45 @@ class BoundedMap(Generic[K, V]):
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+class KnowledgeScopedMap(Generic[K, V]):
+    """A :class:`BoundedMap` whose entries hold for one version of the knowledge data.
+
+    What was read or built under other knowledge data (reloaded, or a test's) may say
+    something else now: a write under a new owner forgets every entry first, and a read under
+    any owner but the last writer's finds nothing.
+    """
+
+    def __init__(self, max_entries: int) -> None:
+        self._entries: BoundedMap[K, V] = BoundedMap(max_entries)
+        self._owner: object | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def enabled(self) -> bool:
+        return self._entries.enabled
+
+    def configure(self, max_entries: int) -> None:
+        """Set the bound; forgets everything."""
+        self._entries.configure(max_entries)
+
+    def get(self, key: K, owner: object) -> V | None:
+        """The value remembered for ``key`` under the knowledge data ``owner``."""
+        if owner is not self._owner:
+            return None
+        return self._entries.get(key)
+
+    def put(self, key: K, value: V, owner: object) -> None:
+        if owner is not self._owner:
+            with self._lock:
+                if owner is not self._owner:
+                    self._entries.clear()
+                    self._owner = owner
+        self._entries.put(key, value)
+
+    def clear(self) -> None:
+        self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)

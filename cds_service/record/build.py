@@ -54,6 +54,7 @@ from cds_service.record.model import (
 from cds_service.record.observations import quantity, upper_limit, value_concept
 from cds_service.record.order_shapes import read_order
 from cds_service.record.reading import MAX_TEXT_CHARS_PER_CALL, CallReading, call_reading
+from cds_service.record.record_cache import RECORD_CACHE, RememberedRecord, record_key
 from cds_service.record.suspected_pml import is_suspected, jcv_dna_detected
 from cds_service.record.terminology import ConceptKey, Terminology, concept_key, terminology
 from cds_service.record.therapy import exposure, read_use, therapy
@@ -117,6 +118,10 @@ class BuildResult:
     skipped: list[str] = field(default_factory=list)
 
 
+def log_skipped(rtype: str, problem: str) -> None:
+    logger.warning("skipped invalid resource", extra={"resource_type": rtype, "problem": problem})
+
+
 def _identity(resource: JSON) -> bytes:
     """Canonical bytes of a resource, so exact duplicates are read once, whatever their order."""
     try:
@@ -174,6 +179,8 @@ class _Builder:
             self.jcv.parts,
         )
         self.skipped: Counter[str] = Counter()
+        #: (type, problem) of each resource skipped as invalid, in the order they were logged.
+        self.skipped_problems: list[tuple[str, str]] = []
         self.patients: list[JSON] = []
         self._keyed: Any = None  # the concept whose membership key is self._key
         self._key: ConceptKey | None = None
@@ -186,12 +193,14 @@ class _Builder:
         problem = VALIDATION_CACHE.problem(resource, digest)
         if problem is None:
             return True
-        rtype = str(resource.get("resourceType"))
-        self.skipped[rtype] += 1
-        logger.warning(
-            "skipped invalid resource", extra={"resource_type": rtype, "problem": problem}
-        )
+        self.skip(str(resource.get("resourceType")), problem)
         return False
+
+    def skip(self, rtype: str, problem: str) -> None:
+        """Count and log a resource left out as invalid (never its content)."""
+        self.skipped[rtype] += 1
+        self.skipped_problems.append((rtype, problem))
+        log_skipped(rtype, problem)
 
     def feed(self, resources: Iterable[Any]) -> None:
         seen: set[bytes] = set()
@@ -270,11 +279,7 @@ class _Builder:
         if identity in seen:
             return
         seen.add(identity)
-        self.skipped[rtype] += 1
-        logger.warning(
-            "skipped invalid resource",
-            extra={"resource_type": rtype, "problem": "a coding that is not text"},
-        )
+        self.skip(rtype, "a coding that is not text")
 
     def member(self, valuesets: str | tuple[str, ...], concept: Any) -> bool:
         """Whether ``concept`` is in the value set (or any of the sets), memoised by content.
@@ -655,6 +660,27 @@ def build_record(
     """
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
+    kb = knowledge()
+    key = (
+        record_key(
+            resources=resources,
+            trigger_orders=trigger_orders,
+            draft_orders=draft_orders,
+            natalizumab_orders=natalizumab_orders,
+            unavailable=unavailable,
+            incomplete=incomplete,
+            patient_id=patient_id,
+            today=now.date(),
+        )
+        if RECORD_CACHE.enabled
+        else None
+    )
+    if key is not None:
+        remembered = RECORD_CACHE.get(key, kb)
+        if remembered is not None:
+            for rtype, problem in remembered.skipped_problems:
+                log_skipped(rtype, problem)
+            return remembered.result
     with call_reading(MAX_TEXT_CHARS_PER_CALL) as reading:
         builder = _Builder([*pooled, *drafts], drafts, patient_id, reading)
         orders = builder.natalizumab_orders(trigger_orders, natalizumab_orders)
@@ -670,9 +696,12 @@ def build_record(
     record.unavailable = unavailable
     record.incomplete = dict(incomplete or {})
     skipped = builder.skipped
-    return BuildResult(
+    result = BuildResult(
         record=record,
         orders=orders,
         notes=_notes(skipped, builder.unread_order_parts, reading.text_exhausted),
         skipped=sorted(skipped.elements()),
     )
+    if key is not None and not reading.text_exhausted and builder.knowledge is kb:
+        RECORD_CACHE.put(key, RememberedRecord(result, tuple(builder.skipped_problems)), kb)
+    return result

@@ -17,11 +17,10 @@ sends that very resource gets them back. It is bounded by ``CDS_RECORD_MEMO_ENTR
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cds_service.record.bounded import BoundedMap
+from cds_service.record.bounded import KnowledgeScopedMap
 
 #: Default bound: a few thousand relevant resources (a long record) stay remembered.
 DEFAULT_ENTRIES: Final = 8192
@@ -34,43 +33,11 @@ class Facts:
     additions: tuple[tuple[int, tuple[Any, ...]], ...]
 
 
-class FactsMemo:
+class FactsMemo(KnowledgeScopedMap[bytes, Facts]):
     """Facts by resource digest, for one version of the knowledge data at a time."""
 
     def __init__(self, max_entries: int = DEFAULT_ENTRIES) -> None:
-        self._entries: BoundedMap[bytes, Facts] = BoundedMap(max_entries)
-        self._owner: object | None = None
-        self._lock = threading.Lock()
-
-    @property
-    def enabled(self) -> bool:
-        return self._entries.enabled
-
-    def configure(self, max_entries: int) -> None:
-        """Set the bound (``CDS_RECORD_MEMO_ENTRIES``); forgets everything."""
-        self._entries.configure(max_entries)
-
-    def get(self, key: bytes, owner: object) -> Facts | None:
-        """The facts remembered for ``key`` under the knowledge data ``owner``."""
-        if owner is not self._owner:
-            return None
-        return self._entries.get(key)
-
-    def put(self, key: bytes, facts: Facts, owner: object) -> None:
-        if owner is not self._owner:
-            with self._lock:
-                if owner is not self._owner:
-                    # Other knowledge data (reloaded, or a test's): what was read under the
-                    # old data may say something else now.
-                    self._entries.clear()
-                    self._owner = owner
-        self._entries.put(key, facts)
-
-    def clear(self) -> None:
-        self._entries.clear()
-
-    def __len__(self) -> int:
-        return len(self._entries)
+        super().__init__(max_entries)
 
 
 FACTS_MEMO = FactsMemo()

@@ -28,6 +28,7 @@ from cds_service.hook_call import answer_hook_call
 from cds_service.protocol.services import SERVICES
 from cds_service.record import build
 from cds_service.record.memo import DEFAULT_ENTRIES, FACTS_MEMO, Facts, FactsMemo
+from cds_service.record.record_cache import RECORD_CACHE, RECORD_CACHE_ENTRIES
 from cds_service.record.terminology import terminology
 from cds_service.record.validate import ELEMENT_CACHE, ELEMENT_CACHE_ENTRIES
 from tests.support.cards import without_uuids
@@ -38,9 +39,13 @@ RXNORM = "http://www.nlm.nih.gov/research/umls/rxnorm"
 
 @pytest.fixture(autouse=True)
 def fresh_memo() -> Iterator[None]:
+    """A fresh facts memo, and no whole-record cache: it would answer a repeated call before
+    the facts memo is asked (``test_record_cache`` covers it)."""
     FACTS_MEMO.configure(DEFAULT_ENTRIES)
+    RECORD_CACHE.configure(0)
     yield
     FACTS_MEMO.configure(DEFAULT_ENTRIES)
+    RECORD_CACHE.configure(RECORD_CACHE_ENTRIES)
 
 
 def cards(request: dict[str, Any], service: str = "natalizumab-order-sign") -> Any:
