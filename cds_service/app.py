@@ -35,6 +35,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from cds_service import __version__
 from cds_service.analytics.routes import install_analytics
 from cds_service.audit.setup import create_recorder
+from cds_service.cards.remembered import RENDERED_CACHE, RENDERED_CACHE_ENTRIES
 from cds_service.config import Settings, check_startable, get_settings
 from cds_service.demo import install_demo
 from cds_service.feedback.store import FeedbackStore
@@ -275,6 +276,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     FACTS_MEMO.configure(settings.record_memo_entries)
     ELEMENT_CACHE.configure(min(settings.record_memo_entries, ELEMENT_CACHE_ENTRIES))
     RECORD_CACHE.configure(min(settings.record_memo_entries, RECORD_CACHE_ENTRIES))
+    RENDERED_CACHE.configure(min(settings.record_memo_entries, RENDERED_CACHE_ENTRIES))
     metrics = Metrics()
     store = FeedbackStore(settings.database_url, settings.database_timeouts())
     audit = create_recorder(settings, store, metrics.registry)

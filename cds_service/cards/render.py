@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from cds_service.cards.markdown import escape, escape_knowledge, fmt_date, shorten
 from cds_service.cards.models import SUMMARY_MAX, Card
 from cds_service.cards.registry import CardText, TextContext, word
+from cds_service.cards.remembered import RENDERED_CACHE, rendering_key
 from cds_service.cards.wording import measured
 from cds_service.clinical.findings import Finding, Indicator, NotAssessed, TopicValues
 from cds_service.knowledge.loader import Knowledge, knowledge
@@ -407,6 +408,24 @@ def render_cards(
     kb: Knowledge | None = None,
 ) -> Rendered:
     kb = kb or knowledge()
+    key = rendering_key(findings, record, orders, notes) if RENDERED_CACHE.enabled else None
+    if key is not None:
+        remembered = RENDERED_CACHE.cards(key, kb)
+        if remembered is not None:
+            return Rendered(remembered)
+    rendered = _render_cards(findings, record, orders, notes, kb)
+    if key is not None and not rendered.fallbacks and not rendered.not_assessed:
+        RENDERED_CACHE.remember(key, rendered.cards, kb)
+    return rendered
+
+
+def _render_cards(
+    findings: Sequence[Finding[TopicValues]],
+    record: PatientRecord,
+    orders: Sequence[NatalizumabOrder],
+    notes: Sequence[DataNote],
+    kb: Knowledge,
+) -> Rendered:
     rendered = Rendered([])
     for finding in findings:
         if isinstance(finding.values, NotAssessed):
