@@ -350,6 +350,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             settings.max_body_bytes,
             max_depth=settings.max_json_depth,
             max_resources=settings.max_resources,
+            remember_prefetch=RECORD_CACHE.enabled,
         )
         if isinstance(body, dict) and isinstance(body.get("hookInstance"), str):
             call["hook_instance"] = body["hookInstance"][:128]

@@ -50,8 +50,13 @@ class CallResult:
     assessment_failed: bool = False
 
 
-def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datetime) -> Evaluation:
-    """Run the engine on gathered data."""
+def _evaluate(
+    data: GatheredData,
+    natalizumab_orders: Sequence[JSON],
+    now: datetime,
+    prefetch_digest: bytes | None = None,
+) -> Evaluation:
+    """Run the engine on gathered data; ``prefetch_digest`` names the prefetch as sent."""
     return evaluate(
         HookData(
             resources=data.resources,
@@ -61,13 +66,16 @@ def _evaluate(data: GatheredData, natalizumab_orders: Sequence[JSON], now: datet
             patient_id=data.patient_id,
             natalizumab_orders=tuple(natalizumab_orders),
             incomplete=dict(data.incomplete),
+            # Only when the resources are the prefetch's and the drafts' alone.
+            prefetch_digest=prefetch_digest if data.sent_only else None,
         ),
         now=now,
     )
 
 
-def _nothing() -> None:
+def _nothing() -> bytes | None:
     """No limit owed on prefetch (the caller has held the whole body to them)."""
+    return None
 
 
 async def _find_trigger(
@@ -76,7 +84,7 @@ async def _find_trigger(
     settings: Settings,
     fetcher: FhirFetcher | None,
     budget: ResourceBudget,
-    before_prefetch: Callable[[], None],
+    before_prefetch: Callable[[], bytes | None],
 ) -> tuple[TriggerScan, list[dict[str, Any]]]:
     """The natalizumab orders of the call, judged on the raw JSON (contract section 2).
 
@@ -117,7 +125,7 @@ async def answer_hook_call(
     *,
     now: datetime | None = None,
     on_fetch: FetchObserver | None = None,
-    before_prefetch: Callable[[], None] | None = None,
+    before_prefetch: Callable[[], bytes | None] | None = None,
 ) -> CallResult:
     """Validate, find the trigger, gather and evaluate one call.
 
@@ -125,7 +133,8 @@ async def answer_hook_call(
     ``{"cards": []}`` at once: no 412, no gathering, no fetch beyond the Medications the
     orders name (contract section 1). ``before_prefetch`` runs before anything reads
     ``prefetch`` (the web layer holds its depth limit there,
-    :class:`cds_service.protocol.limits.PrefetchDepth`).
+    :class:`cds_service.protocol.limits.PrefetchDepth`); what it returns, a digest of the
+    prefetch as sent, lets the record cache name the call's data without serialising it.
     """
     before_prefetch = before_prefetch or _nothing
     request = parse_hook_request(body)
@@ -140,7 +149,7 @@ async def answer_hook_call(
     )
     if not scan.orders:
         return CallResult(body={"cards": []}, hook_instance=request.hook_instance)
-    before_prefetch()
+    prefetch_digest = before_prefetch()
     data = await gather(
         request,
         context,
@@ -154,7 +163,8 @@ async def answer_hook_call(
     # Inline for a typical call (the hand-off would cost more than the work, bench/README.md);
     # a heavy one leaves the event loop so health checks keep answering (cds_service.offload).
     result = await run_sized(
-        lambda: _evaluate(data, scan.orders, moment), resources=len(data.resources)
+        lambda: _evaluate(data, scan.orders, moment, prefetch_digest),
+        resources=len(data.resources),
     )
     response: dict[str, Any] = {"cards": result.cards}
     return CallResult(

@@ -46,6 +46,10 @@ class HookData:
     patient_id: str | None = None
     natalizumab_orders: Sequence[JSON] | None = None
     incomplete: Mapping[str, str] = field(default_factory=dict)
+    #: SHA-256 of the prefetch as sent, given only when ``resources`` are what the call itself
+    #: sent (prefetch and draft orders, nothing fetched): the record cache then names them by
+    #: it (:func:`cds_service.record.record_cache.record_key`).
+    prefetch_digest: bytes | None = None
 
 
 @dataclass
@@ -95,6 +99,7 @@ def _evaluate_unguarded(data: HookData, now: datetime) -> Evaluation:
         now=now,
         natalizumab_orders=data.natalizumab_orders,
         incomplete=data.incomplete,
+        prefetch_digest=data.prefetch_digest,
     )
     findings = assess(built.record, built.orders, now)
     rendered = render_cards(findings, built.record, built.orders, built.notes)

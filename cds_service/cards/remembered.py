@@ -26,8 +26,8 @@ from typing import Any, Final
 
 import orjson
 
+from cds_service.bounded import KnowledgeScopedMap
 from cds_service.clinical.findings import Finding, TopicValues
-from cds_service.record.bounded import KnowledgeScopedMap
 from cds_service.record.model import DataNote, NatalizumabOrder, PatientRecord
 
 #: Default bound, as the record cache's: the renderings of the last few hundred patients.

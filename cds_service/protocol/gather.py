@@ -55,6 +55,9 @@ class GatheredData:
     fetch_seconds: Mapping[str, float] = field(default_factory=dict)
     incomplete: Mapping[str, str] = field(default_factory=dict)
     """Prefetch keys read only in part -> why (a ``next`` page unreadable, a page/byte cap)."""
+    sent_only: bool = False
+    """True when every resource came from the request itself (prefetch and draft orders):
+    nothing was fetched or asked for, so the same request pools the same resources."""
 
 
 class ResourcePool:
@@ -284,17 +287,18 @@ async def _read_next_pages(
     fetcher: FhirFetcher | None,
     budget: ResourceBudget | None,
     pool: ResourcePool,
-) -> dict[str, str]:
-    """Follow the ``next`` links of prefetched searchsets; returns key -> why it is incomplete.
+) -> tuple[dict[str, str], bool]:
+    """Follow the ``next`` links of prefetched searchsets; returns key -> why it is incomplete,
+    and whether any page was asked for.
 
     Without an allow-listed ``fhirServer`` a ``next`` page cannot be read: the key is then
     incomplete (contract section 2), never silently taken as the whole searchset.
     """
     pending = [(key, link) for key in keys for link in _next_links(prefetch[key])]
     if not pending:
-        return {}
+        return {}, False
     if fetcher is None or request.fhir_server is None or not fhir_server_allowed(request, settings):
-        return {key: "next_page_not_fetchable" for key, _ in pending}
+        return {key: "next_page_not_fetchable" for key, _ in pending}, False
     server, token = request.fhir_server, access_token(request)
     incomplete: dict[str, str] = {}
     results = await run_all(
@@ -305,7 +309,7 @@ async def _read_next_pages(
             pool.add_value(document)
         if result.incomplete is not None:
             incomplete.setdefault(key, result.incomplete)
-    return incomplete
+    return incomplete, True
 
 
 async def gather(
@@ -358,7 +362,7 @@ async def gather(
     if refused & REQUIRED_PREFETCH or (required_missing and not fetchable):
         raise _precondition_failed(required_missing)
 
-    incomplete = await _read_next_pages(
+    incomplete, pages_asked = await _read_next_pages(
         request, prefetch, supplied, settings, fetcher, budget, pool
     )
 
@@ -404,4 +408,5 @@ async def gather(
         fetch_failures=failures,
         fetch_seconds=seconds,
         incomplete=MappingProxyType(incomplete),
+        sent_only=not extra_resources and not pages_asked and not (fetchable and absent),
     )

@@ -7,6 +7,7 @@ checks in the same order: 415 before 413 before 400.
 
 from __future__ import annotations
 
+import hashlib
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
@@ -14,6 +15,7 @@ from typing import Any, Final, Literal
 import orjson
 from starlette.requests import Request
 
+from cds_service.bounded import BoundedMap
 from cds_service.protocol.errors import (
     INVALID_JSON,
     PAYLOAD_TOO_LARGE,
@@ -231,6 +233,23 @@ def _hold_limits(
     return False
 
 
+#: Prefetches whose depth was held, by (depth limit, :func:`prefetch_digest`): at most so many.
+PROVEN_PREFETCH_ENTRIES: Final = 4096
+PROVEN_PREFETCH: Final[BoundedMap[tuple[int, bytes], bool]] = BoundedMap(PROVEN_PREFETCH_ENTRIES)
+
+
+def prefetch_digest(prefetch: Any) -> bytes | None:
+    """SHA-256 of ``prefetch`` as JSON (orjson's, as parsed), or ``None`` when orjson cannot
+    write it back (nesting beyond its own limit, an integer beyond 64 bits).
+
+    Two prefetches with the same digest are the same JSON, so they nest alike.
+    """
+    try:
+        return hashlib.sha256(orjson.dumps(prefetch)).digest()
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+
+
 @dataclass
 class PrefetchDepth:
     """The depth limit over a hook call's ``prefetch``, held when the call first reads it.
@@ -242,35 +261,60 @@ class PrefetchDepth:
     ``prefetch``, is held before the call is read; whatever walks prefetch (the trigger's
     Medication lookup, gathering, record building) calls :meth:`hold` first, and then the
     answer is the one the whole-body check gives: the same 400 ``too_deep``.
+
+    With ``remember`` (the app's record caches are on) the prefetch is also named by its
+    digest, which :meth:`hold` returns: an EHR sends the same prefetch again (order-select,
+    then order-sign), and a prefetch already held to this depth limit is not proven again
+    (the same JSON nests the same; the rest of the body was walked exactly). The digest also
+    lets the record cache name the call's resources without serialising them a second time
+    (:mod:`cds_service.record.record_cache`).
     """
 
     body: bytes
     document: Any
     max_depth: int
     max_resources: int
+    remember: bool = False
     _held: bool = field(default=False, repr=False)
+    _digest: bytes | None = field(default=None, repr=False)
 
-    def hold(self) -> None:
-        """Raise the limits' error if prefetch nests too deep; a no-op once it has passed."""
+    def hold(self) -> bytes | None:
+        """Raise the limits' error if prefetch nests too deep; a no-op once it has passed.
+
+        Returns the prefetch's digest when remembered, else ``None``.
+        """
         if not self._held:
-            # The other limits were proven at parsing: only the depth is left to prove.
-            _hold_limits(
-                self.body,
-                self.document,
-                max_depth=self.max_depth,
-                max_resources=self.max_resources,
-                prove="depth",
-            )
+            digest = prefetch_digest(self.document["prefetch"]) if self.remember else None
+            proven = (self.max_depth, digest) if digest is not None else None
+            if proven is None or not PROVEN_PREFETCH.get(proven):
+                # The other limits were proven at parsing: only the depth is left to prove.
+                _hold_limits(
+                    self.body,
+                    self.document,
+                    max_depth=self.max_depth,
+                    max_resources=self.max_resources,
+                    prove="depth",
+                )
+                if proven is not None:
+                    PROVEN_PREFETCH.put(proven, True)
+            self._digest = digest
             self._held = True
+        return self._digest
 
 
 async def read_hook_json(
-    request: Request, max_bytes: int, *, max_depth: int, max_resources: int
+    request: Request,
+    max_bytes: int,
+    *,
+    max_depth: int,
+    max_resources: int,
+    remember_prefetch: bool = False,
 ) -> tuple[Any, PrefetchDepth | None]:
     """:func:`read_json` for a hook call, with the depth of ``prefetch`` left to be held.
 
     Returns the document and the check still owed on its prefetch (``None`` when nothing is
-    owed: no prefetch object, or a body that the exact walk has checked whole).
+    owed: no prefetch object, or a body that the exact walk has checked whole);
+    ``remember_prefetch`` is :class:`PrefetchDepth`'s ``remember``.
     """
     check_content_type(request)
     body = await read_body(request, max_bytes)
@@ -289,4 +333,4 @@ async def read_hook_json(
     # The envelope and context (with draftOrders) are small: walked exactly, prefetch left out.
     rest = {key: value for key, value in document.items() if key != "prefetch"}
     check_json_limits(rest, max_depth=max_depth, max_resources=max_resources, body_bytes=0)
-    return document, PrefetchDepth(body, document, max_depth, max_resources)
+    return document, PrefetchDepth(body, document, max_depth, max_resources, remember_prefetch)

@@ -652,11 +652,13 @@ def build_record(
     now: datetime,
     natalizumab_orders: Sequence[JSON] | None = None,
     incomplete: Mapping[str, str] | None = None,
+    prefetch_digest: bytes | None = None,
 ) -> BuildResult:
     """Index the pooled resources by clinical meaning (contract section 2).
 
     ``natalizumab_orders`` are the trigger's verdict on the raw JSON (judged here the same way
-    when not given); ``incomplete`` names prefetch keys read only in part.
+    when not given); ``incomplete`` names prefetch keys read only in part;
+    ``prefetch_digest`` (:class:`cds_service.pipeline.HookData`) names the resources.
     """
     drafts = [order for order in draft_orders if isinstance(order, dict)]
     pooled = [r for r in resources if isinstance(r, dict)]
@@ -671,6 +673,7 @@ def build_record(
             incomplete=incomplete,
             patient_id=patient_id,
             today=now.date(),
+            prefetch_digest=prefetch_digest,
         )
         if RECORD_CACHE.enabled
         else None

@@ -20,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Final
 
-from cds_service.record.bounded import KnowledgeScopedMap
+from cds_service.bounded import KnowledgeScopedMap
 
 #: Default bound: a few thousand relevant resources (a long record) stay remembered.
 DEFAULT_ENTRIES: Final = 8192

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 
-from cds_service.record.bounded import KnowledgeScopedMap
+from cds_service.bounded import KnowledgeScopedMap
 
 if TYPE_CHECKING:
     from cds_service.record.build import BuildResult
@@ -64,11 +64,17 @@ def record_key(
     incomplete: Mapping[str, str] | None,
     patient_id: str | None,
     today: date,
+    prefetch_digest: bytes | None = None,
 ) -> bytes | None:
     """The digest of everything :func:`~cds_service.record.build.build_record` reads.
 
     ``None`` when the data cannot be serialised exactly (an integer beyond 64 bits, nesting
     orjson refuses): such a call is built afresh, as every call would be without the cache.
+
+    With ``prefetch_digest`` (the caller's promise: ``resources`` are what a request with
+    that prefetch and these draft orders pools, nothing fetched) the digest stands for the
+    resources, which are then not serialised again: the same prefetch and drafts pool the
+    same resources, in the same order. Calls named either way never share an entry.
     """
     own = {id(order) for order in (*trigger_orders, *(natalizumab_orders or ()))}
     positions = [index for index, item in enumerate((*resources, *draft_orders)) if id(item) in own]
@@ -83,7 +89,9 @@ def record_key(
                 natalizumab_orders,
                 trigger_orders,
                 draft_orders,
-                resources,
+                ["prefetch", prefetch_digest.hex(), len(resources)]
+                if prefetch_digest is not None
+                else ["resources", resources],
             ]
         )
     except (TypeError, orjson.JSONEncodeError):

@@ -21,7 +21,7 @@ import orjson
 from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import BaseModel, ValidationError
 
-from cds_service.record.bounded import BoundedMap
+from cds_service.bounded import BoundedMap
 
 logger = logging.getLogger("cds_service.record")
 

@@ -158,6 +158,7 @@ def test_optional_keys_absent_are_listed_as_unavailable() -> None:
     prefetch["diagnosticReports"] = {"resourceType": "OperationOutcome"}
     data = run_gather(hook_request("order-sign", prefetch=prefetch))
     assert data.unavailable == {"allergies", "procedures", "diagnosticReports"}
+    assert data.sent_only  # nothing fetched: the request alone decides the pool
 
 
 def test_absent_keys_are_fetched_with_the_token(stub: FhirStub) -> None:
@@ -186,6 +187,7 @@ def test_absent_keys_are_fetched_with_the_token(stub: FhirStub) -> None:
     )
     assert ids(data.resources) == ["MedicationRequest/nat-1", "Patient/p1", "Condition/rrms-1"]
     assert data.unavailable == frozenset()
+    assert not data.sent_only
     recorded = stub.recorded()
     assert len(recorded) == 9
     assert {r.authorization for r in recorded} == {"Bearer tok-123"}
@@ -202,6 +204,7 @@ def test_only_absent_keys_are_fetched(stub: FhirStub) -> None:
     assert [r.path for r in stub.recorded()] == ["/fhir/Condition?patient=p1"]
     assert stub.recorded()[0].authorization is None  # no fhirAuthorization given
     assert data.fetched_keys == ("conditions",)
+    assert not data.sent_only
 
 
 def test_server_not_allow_listed_means_no_connection_and_412(stub: FhirStub) -> None:
@@ -226,6 +229,7 @@ def test_failed_optional_fetch_is_unavailable_and_failed_required_is_412(stub: F
     data = run_gather(request, settings)
     assert data.unavailable == {"allergies", "procedures"}
     assert data.fetch_failures == {"allergies": "http_5xx", "procedures": "http_3xx"}
+    assert not data.sent_only  # a fetch that failed now may answer next time
 
     del prefetch["observations"]
     stub.status_by_type["Observation"] = 403
@@ -297,6 +301,7 @@ def test_prefetched_next_page_without_a_server_is_named_incomplete() -> None:
     data = run_gather(hook_request("order-sign", prefetch=prefetch))
     assert data.incomplete == {"observations": "next_page_not_fetchable"}
     assert "Observation/obs-1" in ids(data.resources)
+    assert data.sent_only  # no page could be asked for
 
 
 def test_prefetched_next_pages_are_read_from_the_allowed_server(
@@ -310,6 +315,7 @@ def test_prefetched_next_pages_are_read_from_the_allowed_server(
     found = {i for i in ids(data.resources) if i.startswith("Observation/")}
     assert found == {f"Observation/obs-{i}" for i in range(7)}
     assert len(observations_stub.recorded()) == 3  # offsets 2, 4 and 6
+    assert not data.sent_only
 
 
 def test_prefetched_next_pages_stop_at_the_page_cap(observations_stub: FhirStub) -> None:
@@ -362,3 +368,18 @@ def test_budget_counts_the_request_body_first() -> None:
     body = hook_request("order-sign")
     # draftOrders Bundle, the order, the Patient, the conditions Bundle and its Condition
     assert ResourceBudget.for_body(body, 100).used == 5
+
+
+def test_resources_the_trigger_fetched_are_not_the_request_s_own() -> None:
+    """Medications read from fhirServer for the trigger are pooled: then not sent only."""
+    body = hook_request("order-sign", prefetch=full_prefetch())
+    medication = {"resourceType": "Medication", "id": "med-9", "code": {"text": "natalizumab"}}
+
+    async def go() -> GatheredData:
+        request = parse_hook_request(body)
+        context = parse_context(request.hook, request.context)
+        return await gather(request, context, Settings(), None, extra_resources=[medication])
+
+    data = asyncio.run(go())
+    assert "Medication/med-9" in ids(data.resources)
+    assert not data.sent_only

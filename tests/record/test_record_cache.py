@@ -12,7 +12,9 @@ from __future__ import annotations
 import asyncio
 import copy
 import gc
+import hashlib
 import logging
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import fields, replace
 from datetime import UTC, datetime, timedelta
@@ -44,8 +46,12 @@ from cds_service.record.record_cache import (
 )
 from cds_service.record.terminology import terminology
 from tests.clinical.fhir import concept, jcv, order, patient, rrms
+from tests.contract.builders import full_prefetch, hook_request, rrms_condition
+from tests.contract.builders import patient as builder_patient
 from tests.interop.corpus import cases, corpus_dir
+from tests.support.asgi import send_raw
 from tests.support.cards import without_uuids
+from tests.support.fhir_stub import start_fhir_stub
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 UNREACHABLE_SERVER = "http://127.0.0.1:9/fhir"  # never contacted: with-data cases are left out
@@ -59,14 +65,16 @@ def fresh_cache() -> Iterator[None]:
 
 
 class BuildCounter:
-    """Counts records built by reading resources (a remembered record is not built)."""
+    """Counts records built by reading resources (a remembered record is not built); the
+    app's start-up check (``pipeline.warm_up``, patient "warm-up") is not counted."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.count = 0
         feed = build._Builder.feed
 
         def counting(builder: build._Builder, resources: Any) -> None:
-            self.count += 1
+            if builder.patient_id != "warm-up":
+                self.count += 1
             feed(builder, resources)
 
         monkeypatch.setattr(build._Builder, "feed", counting)
@@ -146,6 +154,7 @@ def hook_data(request: dict[str, Any]) -> HookData:
 
 def key_of(data: HookData, now: datetime = NOW) -> bytes | None:
     return record_key(
+        prefetch_digest=data.prefetch_digest,
         resources=data.resources,
         trigger_orders=data.trigger_orders,
         draft_orders=data.draft_orders,
@@ -366,3 +375,92 @@ def test_the_key_is_a_digest_not_the_data() -> None:
     key = key_of(data)
     assert key is not None and len(key) == 32
     assert key not in orjson.dumps(list(data.resources))
+
+
+class CapturedData:
+    """The HookData of every call the service evaluates."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.calls: list[HookData] = []
+
+        def capture(data: HookData, now: datetime) -> Any:
+            self.calls.append(data)
+            return evaluate(data, now=now)
+
+        monkeypatch.setattr(hook_call, "evaluate", capture)
+
+
+async def _post_each(settings: Settings, bodies: list[dict[str, Any]]) -> list[Any]:
+    app = create_app(settings)
+    answers = []
+    async with app.router.lifespan_context(app):
+        for body in bodies:
+            status, raw = await send_raw(
+                app, "/cds-services/natalizumab-order-sign", orjson.dumps(body)
+            )
+            assert status == 200, raw[:300]
+            answers.append(without_uuids(orjson.loads(raw)["cards"]))
+    return answers
+
+
+def _sent_again(body: dict[str, Any]) -> dict[str, Any]:
+    again = copy.deepcopy(body)
+    again["hookInstance"] = str(uuid.uuid4())
+    return again
+
+
+def test_a_call_that_sent_all_its_data_is_named_by_its_prefetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The web app names the call's resources by the digest of its prefetch (computed for the
+    depth limit anyway), not by serialising them again: the second call is a hit."""
+    body = generate_request(200, seed=4, now=datetime.now(UTC))
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}")
+    RECORD_CACHE.configure(0)
+    expected = asyncio.run(_post_each(settings, [body]))[0]
+    captured = CapturedData(monkeypatch)
+    builds = BuildCounter(monkeypatch)
+    answers = asyncio.run(_post_each(settings, [body, _sent_again(body)]))
+    assert answers == [expected, expected]
+    assert builds.count == 1  # the second call got the record back
+    digests = [data.prefetch_digest for data in captured.calls]
+    assert digests[0] == hashlib.sha256(orjson.dumps(body["prefetch"])).digest()
+    assert digests == [digests[0], digests[0]]
+
+
+def test_a_call_that_fetched_is_named_by_its_resources(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What the FHIR server answered is not in the request: such a call keys on its data."""
+    stub = start_fhir_stub([builder_patient(), rrms_condition()])
+    try:
+        prefetch = full_prefetch()
+        del prefetch["procedures"]
+        body = hook_request("order-sign", prefetch=prefetch) | {"fhirServer": stub.base_url}
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / 'f.db'}", allowed_fhir_servers=[stub.base_url]
+        )
+        captured = CapturedData(monkeypatch)
+        builds = BuildCounter(monkeypatch)
+        first, again = asyncio.run(_post_each(settings, [body, _sent_again(body)]))
+    finally:
+        stub.stop()
+    assert first == again
+    assert [data.prefetch_digest for data in captured.calls] == [None, None]
+    assert builds.count == 1  # still remembered, by the resources themselves
+
+
+def test_the_two_namings_never_share_an_entry() -> None:
+    data = _bench_data()
+    digest = hashlib.sha256(b"a prefetch").digest()
+    named = replace(data, prefetch_digest=digest)
+    assert key_of(named) != key_of(data)
+    # The digest stands for the resources (the caller's promise): their content is not read...
+    resources = list(data.resources)
+    index = next(i for i, r in enumerate(resources) if r.get("resourceType") == "Observation")
+    resources[index] = {**resources[index], "status": "entered-in-error"}
+    assert key_of(replace(named, resources=resources)) == key_of(named)
+    # ... but another prefetch, or another count of resources, is another call.
+    other = hashlib.sha256(b"another prefetch").digest()
+    assert key_of(replace(named, prefetch_digest=other)) != key_of(named)
+    assert key_of(replace(named, resources=list(data.resources)[1:])) != key_of(named)

@@ -140,3 +140,87 @@ def test_each_bound_is_proven_once_per_call(
     assert proofs == Counter(
         resources_at_most=1, arrays_at_most=1, strings_at_most=1, depth_at_most=1
     )
+
+
+class DepthProofs:
+    """Counts the depth proofs over bytes (the costly pass this file is about)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        proof = raw_bounds.depth_at_most
+
+        def counted(*args: Any) -> bool:
+            self.count += 1
+            return bool(proof(*args))
+
+        monkeypatch.setattr(raw_bounds, "depth_at_most", counted)
+
+
+def _again(body: dict[str, Any]) -> dict[str, Any]:
+    """The same call sent again: another hookInstance, the same prefetch."""
+    body = copy.deepcopy(body)
+    body["hookInstance"] = f"{body['hookInstance']}-again"
+    return body
+
+
+def test_a_prefetch_held_once_is_not_proven_again(
+    client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """order-select, then order-sign: the same prefetch nests the same, so its depth is proven
+    once; another prefetch is proven again."""
+    proofs = DepthProofs(monkeypatch)
+    first = order_sign_request()
+    assert answer(client, first)[0] == 200
+    assert answer(client, _again(first))[0] == 200
+    assert proofs.count == 1
+    changed = copy.deepcopy(first)
+    changed["prefetch"]["extra"] = {"resourceType": "Basic", "id": "x"}
+    assert answer(client, changed)[0] == 200
+    assert proofs.count == 2
+
+
+def test_a_deep_prefetch_is_refused_every_time(client: Client) -> None:
+    hostile = deep_prefetch(order_sign_request())
+    for body in (hostile, _again(hostile)):
+        status, error = answer(client, body)
+        assert (status, error["error"]) == (400, "too_deep")
+
+
+def test_depth_outside_a_known_prefetch_is_still_held(client: Client) -> None:
+    body = order_sign_request()
+    assert answer(client, body)[0] == 200
+    hostile = _again(body)
+    _order(hostile)["extension"] = nested(80)
+    status, error = answer(client, hostile)
+    assert (status, error["error"]) == (400, "too_deep")
+
+
+def test_a_prefetch_held_to_one_limit_is_held_again_to_a_lower_one(tmp_path: Path) -> None:
+    body = deep_prefetch(order_sign_request(), depth=55)  # 58 levels of containers in all
+    for limit, expected in ((64, 200), (57, 400), (58, 200)):
+        settings = Settings(
+            database_url=f"sqlite:///{tmp_path / f'{limit}.db'}", max_json_depth=limit
+        )
+        in_process = InProcessClient(create_app(settings))
+        try:
+            status, answered = answer(in_process, _again(body))
+        finally:
+            in_process.close()
+        assert status == expected, limit
+        if expected == 400:
+            assert answered["error"] == "too_deep"
+
+
+def test_with_the_record_caches_off_every_call_proves_its_prefetch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = Settings(database_url=f"sqlite:///{tmp_path / 'f.db'}", record_memo_entries=0)
+    in_process = InProcessClient(create_app(settings))
+    proofs = DepthProofs(monkeypatch)
+    try:
+        body = order_sign_request()
+        assert answer(in_process, body)[0] == 200
+        assert answer(in_process, _again(body))[0] == 200
+    finally:
+        in_process.close()
+    assert proofs.count == 2

@@ -1,4 +1,4 @@
-"""A map of at most so many entries, the oldest forgotten first: the record's in-memory caches.
+"""A map of at most so many entries, the oldest forgotten first: the service's in-memory caches.
 
 Why first-in first-out rather than least-recently-used: a hit then costs one dictionary
 lookup, with no reordering under a lock, and every cache here is asked far more often than
