@@ -239,14 +239,20 @@ def test_the_trigger_s_own_object_decides_what_is_read() -> None:
         assert build.build_record(resources=[*base, copied], now=NOW, **kwargs) == as_copy
 
 
-def test_a_remembered_record_is_left_as_it_was() -> None:
-    """Assessing and rendering only read the record, so calls can share it."""
-    data = _bench_data()
+def _remembered_after_a_call(data: HookData) -> tuple[bytes, RememberedRecord]:
+    """Evaluate ``data`` once; its key and the record the cache then holds for it."""
     evaluate(data, NOW)
     key = key_of(data)
     assert key is not None
     remembered = RECORD_CACHE.get(key, knowledge())
     assert remembered is not None
+    return key, remembered
+
+
+def test_a_remembered_record_is_left_as_it_was() -> None:
+    """Assessing and rendering only read the record, so calls can share it."""
+    data = _bench_data()
+    key, remembered = _remembered_after_a_call(data)
     before = copy.deepcopy(remembered.result)
     for _ in range(3):
         evaluate(data, NOW)
@@ -259,11 +265,7 @@ def test_a_remembered_record_is_left_as_it_was() -> None:
 def test_a_remembered_record_holds_no_part_of_the_call_s_json() -> None:
     """Only facts are kept: the call's parsed body is freed when the call ends."""
     data = _bench_data()
-    evaluate(data, NOW)
-    key = key_of(data)
-    assert key is not None
-    remembered = RECORD_CACHE.get(key, knowledge())
-    assert remembered is not None
+    _, remembered = _remembered_after_a_call(data)
     body_containers: set[int] = set()
     pending: list[Any] = [list(data.resources), list(data.trigger_orders)]
     while pending:
