@@ -277,6 +277,12 @@ def _valid_by_elements(model: Any, resource: Mapping[str, Any]) -> bool:
     return True
 
 
+def shown_valid(resource_type: str, resource: Mapping[str, Any]) -> bool:
+    """True only if ``resource`` is a valid ``resource_type`` (:func:`_valid_by_elements`, the
+    one-pass path); False means "not shown": ask the model itself, which also says where."""
+    return _valid_by_elements(_model(resource_type), resource)
+
+
 def validation_problem(resource: Mapping[str, Any]) -> str | None:
     """None when valid; else a description of *where* it is invalid, never of its values.
 
