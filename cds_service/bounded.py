@@ -2,12 +2,16 @@
 
 Why first-in first-out rather than least-recently-used: a hit then costs one dictionary
 lookup, with no reordering under a lock, and every cache here is asked far more often than
-it is filled.
+it is filled. The order of arrival is kept in a queue beside the dictionary: taking a
+dictionary's first key instead (``next(iter(d))``) walks past every slot already emptied at
+its front, so a full map of 8,192 entries paid ~10 us per new entry, 50,000 entries ~27 us
+(the cold call fills dozens, bench/README.md).
 """
 
 from __future__ import annotations
 
 import threading
+from collections import deque
 from typing import Generic, TypeVar
 
 K = TypeVar("K")
@@ -19,6 +23,7 @@ class BoundedMap(Generic[K, V]):
 
     def __init__(self, max_entries: int) -> None:
         self._entries: dict[K, V] = {}
+        self._arrivals: deque[K] = deque()  # the keys of _entries, oldest first
         self._max = max(0, max_entries)
         self._lock = threading.Lock()
 
@@ -33,8 +38,10 @@ class BoundedMap(Generic[K, V]):
         if self._max <= 0:
             return
         with self._lock:
-            if key not in self._entries and len(self._entries) >= self._max:
-                self._entries.pop(next(iter(self._entries)), None)
+            if key not in self._entries:
+                if len(self._entries) >= self._max:
+                    del self._entries[self._arrivals.popleft()]
+                self._arrivals.append(key)
             self._entries[key] = value
 
     def configure(self, max_entries: int) -> None:
@@ -42,10 +49,12 @@ class BoundedMap(Generic[K, V]):
         with self._lock:
             self._max = max(0, max_entries)
             self._entries.clear()
+            self._arrivals.clear()
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._arrivals.clear()
 
     def __len__(self) -> int:
         return len(self._entries)
