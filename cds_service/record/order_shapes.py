@@ -157,8 +157,9 @@ def _failing_fields(view: JSON) -> list[str] | None:
 
 def _validate_order(view: JSON) -> list[str] | None:
     # The one-pass path first: a new draft (a new patient's first call) otherwise costs a
-    # whole fhir.resources validation, about a tenth of that call (bench/README.md). Only
-    # "valid" is taken from it; whatever it does not show valid is judged and named below.
+    # whole fhir.resources validation (~235 us for the bench's order, ~46 us this way,
+    # bench/README.md). Only "valid" is taken from it; whatever it does not show valid is
+    # judged and named below.
     if shown_valid("MedicationRequest", view):
         return None
     try:
