@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -30,16 +30,19 @@ NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
 MUTATIONS_PER_RESOURCE = 12
 
 
-def _resources(document: Any) -> Iterator[dict[str, Any]]:
+def _resources(
+    document: Any, wanted: Callable[[str], bool] = supported
+) -> Iterator[dict[str, Any]]:
+    """Every object in ``document``, at any depth, whose ``resourceType`` is ``wanted``."""
     if isinstance(document, dict):
         rtype = document.get("resourceType")
-        if isinstance(rtype, str) and supported(rtype):
+        if isinstance(rtype, str) and wanted(rtype):
             yield document
         for value in document.values():
-            yield from _resources(value)
+            yield from _resources(value, wanted)
     elif isinstance(document, list):
         for value in document:
-            yield from _resources(value)
+            yield from _resources(value, wanted)
 
 
 def _all_resources() -> list[dict[str, Any]]:
@@ -227,14 +230,7 @@ def test_a_null_in_a_list_of_elements_is_refused_as_whole_validation_does() -> N
 
 def _orders(document: Any) -> Iterator[dict[str, Any]]:
     """Every draft-order shape in ``document``: R4/STU3 MedicationRequest, DSTU2 MedicationOrder."""
-    if isinstance(document, dict):
-        if document.get("resourceType") in {"MedicationRequest", "MedicationOrder"}:
-            yield document
-        for value in document.values():
-            yield from _orders(value)
-    elif isinstance(document, list):
-        for value in document:
-            yield from _orders(value)
+    return _resources(document, {"MedicationRequest", "MedicationOrder"}.__contains__)
 
 
 def _read_afresh(order: dict[str, Any]) -> order_shapes.OrderReading:
