@@ -22,7 +22,7 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
-from cds_service.protocol.raw_bounds import depth_within, within_limits
+from cds_service.protocol.raw_bounds import depth_within, prefetch_value_start, within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -238,14 +238,28 @@ PROVEN_PREFETCH_ENTRIES: Final = 4096
 PROVEN_PREFETCH: Final[BoundedMap[tuple[int, bytes], bool]] = BoundedMap(PROVEN_PREFETCH_ENTRIES)
 
 
-def prefetch_digest(prefetch: Any) -> bytes | None:
-    """SHA-256 of ``prefetch`` as JSON (orjson's, as parsed), or ``None`` when orjson cannot
-    write it back (nesting beyond its own limit, an integer beyond 64 bits).
+#: Begins what is digested of a prefetch's own bytes, so that no digest of them equals the
+#: digest of a prefetch written back by orjson (which begins with its brace).
+_RAW_PREFETCH: Final = b"prefetch bytes:"
 
-    Two prefetches with the same digest are the same JSON, so they nest alike.
+
+def prefetch_digest(body: bytes, document: Any) -> bytes | None:
+    """SHA-256 naming the ``prefetch`` of ``document`` (parsed from ``body``), or ``None``.
+
+    Two prefetches with the same digest are the same JSON, so they nest alike and pool the
+    same resources. Where the bytes show where prefetch begins
+    (:func:`~cds_service.protocol.raw_bounds.prefetch_value_start`: it is the last member, as
+    EHRs and the CDS Hooks examples write it) the digest is of the bytes from there on, read
+    in place; otherwise of prefetch as orjson writes it back, which costs a serialisation
+    (``None`` when orjson cannot: nesting beyond its own limit, an integer beyond 64 bits).
     """
+    start = prefetch_value_start(body, document)
+    if start is not None:
+        digest = hashlib.sha256(_RAW_PREFETCH)
+        digest.update(memoryview(body)[start:])
+        return digest.digest()
     try:
-        return hashlib.sha256(orjson.dumps(prefetch)).digest()
+        return hashlib.sha256(orjson.dumps(document["prefetch"])).digest()
     except (TypeError, orjson.JSONEncodeError):
         return None
 
@@ -284,7 +298,7 @@ class PrefetchDepth:
         Returns the prefetch's digest when remembered, else ``None``.
         """
         if not self._held:
-            digest = prefetch_digest(self.document["prefetch"]) if self.remember else None
+            digest = prefetch_digest(self.body, self.document) if self.remember else None
             proven = (self.max_depth, digest) if digest is not None else None
             if proven is None or not PROVEN_PREFETCH.get(proven):
                 # The other limits were proven at parsing: only the depth is left to prove.
