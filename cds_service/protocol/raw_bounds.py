@@ -31,6 +31,8 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+import orjson
+
 #: ``translate`` tables: every byte but brackets and quotes deleted, braces read as brackets.
 _NOT_STRUCTURE: Final = bytes(b for b in range(256) if b not in b'{}[]"')
 _BRACES_AS_BRACKETS: Final = bytes.maketrans(b"{}", b"[]")
@@ -116,6 +118,8 @@ def depth_within(body: bytes, max_depth: int) -> bool:
 
 
 _PREFETCH_KEY: Final = b'"prefetch"'
+#: Completes the bytes before a key of an object at the top level into a whole document.
+_A_LAST_MEMBER: Final = b'"k":0}'
 #: What follows the key ``prefetch`` when its value is an object: a colon, then the brace.
 _OPENS_PREFETCH_OBJECT: Final = re.compile(rb"[ \t\n\r]*:[ \t\n\r]*\{")
 
@@ -126,15 +130,19 @@ def prefetch_value_start(body: bytes, document: Any) -> int | None:
 
     Why: the record caches name a prefetch by a digest, and serialising the parsed prefetch
     again to digest it was a tenth of a remembered call (bench/README.md). The bytes from this
-    offset to the end hold the prefetch's whole text: a JSON value is read from its first byte
-    on and what follows it does not change it, so two bodies alike from here on have the same
-    prefetch. When prefetch is the body's last member, what follows is only its closing brace;
-    otherwise the later members would make a repeated prefetch look new, and None is answered.
+    offset to the end hold the prefetch's whole text, and any later top-level ``prefetch``
+    (of two, the parsed document keeps the last): what a JSON parser reads from the top
+    level on does not depend on the bytes before, so two bodies alike from here on have the
+    same prefetch. When prefetch is the body's last member, what follows is only its closing
+    brace; otherwise the later members would make a repeated prefetch look new, and None is
+    answered.
 
-    ``document`` is what orjson parsed from ``body``. The top-level key is written as the
-    token ``"prefetch"`` unless one of its letters is a ``\\u00XX`` escape, so with no such
-    escape anywhere it occurs at least once; if it occurs exactly once, that occurrence is
-    the key (a string value or another key spelled so would make two).
+    ``document`` is what orjson parsed from ``body``. With no ``\\u00XX`` escape anywhere,
+    every top-level key ``prefetch`` is written as the token ``"prefetch"``; the first token
+    is one of them if the bytes before it are the start of an object at its top level, where
+    a key may begin. They are exactly when ``{"k":0}`` completes them: inside a string the
+    quote would close it before a letter, where a value is due ``"k"`` would be one and the
+    colon after it wrong, and one level deeper the brace would leave the document open.
     """
     if document.__class__ is not dict or document.get("prefetch").__class__ is not dict:
         return None
@@ -143,10 +151,14 @@ def prefetch_value_start(body: bytes, document: Any) -> int | None:
     if b"\\" in body and _ASCII_ESCAPE.search(body) is not None:
         return None
     at = body.find(_PREFETCH_KEY)
-    if at < 0 or body.find(_PREFETCH_KEY, at + 1) >= 0:
+    opened = _OPENS_PREFETCH_OBJECT.match(body, at + len(_PREFETCH_KEY)) if at > 0 else None
+    if opened is None:
         return None
-    opened = _OPENS_PREFETCH_OBJECT.match(body, at + len(_PREFETCH_KEY))
-    return None if opened is None else opened.end() - 1
+    try:
+        orjson.loads(body[:at] + _A_LAST_MEMBER)
+    except orjson.JSONDecodeError:
+        return None  # the first token is not a top-level key
+    return opened.end() - 1
 
 
 def within_limits(
