@@ -63,13 +63,15 @@ _CALL_STATE: Final = "cds_call"
 SERVICE_PATH: Final = "/cds-services/{service_id}"
 #: Status recorded for a request whose client disconnected before it was read (as nginx).
 CLIENT_CLOSED_REQUEST: Final = 499
-#: The collector's thresholds once start-up is frozen. After ``gc.freeze()`` the oldest
-#: generation holds little but the current call's parsed body, so Python's default (a full
-#: collection every 10th middle one) rescans a large body several times per call: a fifth of
-#: a 5,000-resource call, an eighth at 200 (bench/README.md). A call's garbage is acyclic
-#: (JSON, frozen dataclasses) and freed by reference counting; what cycles there are wait a
-#: little longer for a full collection.
-GC_THRESHOLDS: Final = (5000, 20, 100)
+#: The collector's thresholds once start-up is frozen. A call's garbage is acyclic (JSON,
+#: frozen dataclasses) and freed by reference counting, and the youngest generation counts
+#: objects allocated less those freed: with its threshold above what one large call holds at
+#: once (its parsed body: ~58,000 containers at 5,000 resources, ~100,000 in a body of the
+#: 5 MiB limit), an ordinary call ends before any collection starts. At 5,000 (the second
+#: session's choice) a 5,000-resource call ran ~16 young and one middle collection, 11 ms of
+#: its 62 (bench/README.md, eighth session). After ``gc.freeze()`` the oldest generation holds
+#: little; what cycles there are wait longer for a full collection.
+GC_THRESHOLDS: Final = (200_000, 20, 100)
 
 
 class JSONBytesResponse(Response):
