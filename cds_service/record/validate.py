@@ -18,7 +18,6 @@ from functools import cache
 from typing import Any, Final
 
 import orjson
-from fhir_core.utils import is_list_type, is_primitive_type
 from pydantic import BaseModel, ValidationError
 
 from cds_service.bounded import BoundedMap
@@ -115,43 +114,57 @@ def _checked_once(model: Any) -> Any:
     checks ``resourceType``) makes pydantic validate every model twice, the outer pass running
     its model validators again on the same input; and fhir_core's
     ``reject_null_complex_elements`` asks of every field, on every call, whether it is a list
-    of complex elements, and its choice check (``value[x]``: one type at most) reads each
-    field's schema again. The subclass keeps pydantic's ``__init__`` and answers those
-    questions once per class, from fhir_core's own predicates and the model's own list of
-    choices; a list holding a null, or a choice given twice or (where required) not at all, is
-    handed to the original check, which refuses it. What the subclass cannot see, it refuses: a
+    of complex elements, its choice check (``value[x]``: one type at most) reads each field's
+    schema again, and its check of required primitives looks each one up by alias. The
+    subclass keeps pydantic's ``__init__`` and looks only at what the input gave: its lists
+    (none holding a null needs no check), the fields it named (pydantic's
+    ``__pydantic_fields_set__``) against the model's own list of choices, and the required
+    primitives by field name. A list holding a null, a choice given twice or (where required)
+    not at all, or a required primitive without a value (an extension may stand in for it) is
+    handed to the original check, which decides. What the subclass cannot see, it refuses: a
     ``resourceType`` or ``resource_type`` key is an extra input to it. Whoever uses it
     therefore treats a refusal as "not shown" and asks the original model, which decides and
     describes (:func:`validation_problem`); the test holds the verdicts equal.
     """
-    complex_lists = tuple(
-        (name, info.alias)
-        for name, info in model.model_fields.items()
-        if is_list_type(info) and not is_primitive_type(info) and not name.endswith("__ext")
-    )
     original = model.reject_null_complex_elements.__func__
 
     def reject_null_complex_elements(cls: Any, data: Any) -> Any:
         if data.__class__ is not dict:
             return original(cls, data)
-        for name, alias in complex_lists:
-            value = data.get(alias if alias and alias in data else name)
+        for value in data.values():  # a list of any field holding a null: let the check judge
             if value.__class__ is list and any(item is None for item in value):
                 return original(cls, data)
         return data
 
     choices = tuple(
-        (tuple(names), model.model_fields[names[0]].json_schema_extra["one_of_many_required"])
+        (
+            frozenset(names),
+            model.model_fields[names[0]].json_schema_extra["one_of_many_required"] is True,
+        )
         for names in model.model_construct().get_one_of_many_fields().values()
     )
     original_choices = model._validate_one_of_many
 
     def _validate_one_of_many(self: Any) -> None:
         values = self.__dict__  # pydantic keeps every field there, None when not given
+        given_fields = self.__pydantic_fields_set__  # the fields the input named
         for names, required in choices:
-            given = sum(values.get(name) is not None for name in names)
-            if given > 1 or (given == 0 and required is True):
+            given = sum(values[name] is not None for name in names & given_fields)
+            if given > 1 or (given == 0 and required):
                 original_choices(self)  # raises the model's own error
+
+    aliases = model.get_alias_mapping()
+    required_primitives = tuple(
+        aliases[name] for name, _ in model.model_construct().get_required_fields()
+    )
+    original_required = model._validate_required_primitive_elements
+
+    def _validate_required_primitive_elements(self: Any) -> None:
+        values = self.__dict__
+        for name in required_primitives:
+            if values[name] is None:  # an extension may stand in for it: the check decides
+                original_required(self)
+                return
 
     namespace = {
         "__module__": __name__,
@@ -159,6 +172,7 @@ def _checked_once(model: Any) -> Any:
         "__init__": BaseModel.__init__,
         "reject_null_complex_elements": classmethod(reject_null_complex_elements),
         "_validate_one_of_many": _validate_one_of_many,
+        "_validate_required_primitive_elements": _validate_required_primitive_elements,
     }
     return type(model.__name__, (model,), namespace)
 

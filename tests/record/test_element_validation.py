@@ -102,11 +102,19 @@ _CHOICE_VALUES: dict[str, Any] = {
 }
 
 
+#: An extension on a primitive: FHIR lets one stand in for a required value that is missing.
+_AN_EXTENSION = {
+    "url": "http://hl7.org/fhir/StructureDefinition/data-absent-reason",
+    "valueCode": "unknown",
+}
+
+
 def _one_pass_edges(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """What the one-pass models handle apart from fhir.resources' own: a null in each list;
     the ``resourceType`` / ``resource_type`` keys that the models' ``__init__`` reads, on the
     resource and inside each element (a wrong one, a right one, an extra one); and each
-    choice left out or given a second type."""
+    choice left out or given a second type; each required primitive left out, null, or
+    replaced by its extension (with and without one), and given one beside its value."""
     for key, value in resource.items():
         if isinstance(value, list) and value:
             for position in (0, len(value)):
@@ -123,6 +131,13 @@ def _one_pass_edges(resource: dict[str, Any]) -> Iterator[dict[str, Any]]:
         for name in names:
             if name not in given and name in _CHOICE_VALUES:
                 yield {**resource, name: _CHOICE_VALUES[name]}
+    for name, _ in validate.model_for(rtype).model_construct().get_required_fields():
+        without = {key: value for key, value in resource.items() if key != name}
+        yield without
+        yield {**without, name: None}
+        yield {**without, f"_{name}": {"extension": [_AN_EXTENSION]}}  # stands in for it
+        yield {**without, f"_{name}": {"id": "no-extension"}}
+        yield {**resource, f"_{name}": {"extension": [_AN_EXTENSION]}}
     yield {**resource, "resource_type": rtype}
     yield {**resource, "resource_type": "Patient"}
     yield {**resource, "resourceType": "Patient" if rtype != "Patient" else "Observation"}
