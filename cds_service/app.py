@@ -49,6 +49,7 @@ from cds_service.protocol.errors import ProtocolError, unknown_service
 from cds_service.protocol.fhir_client import FhirFetcher, build_http_client
 from cds_service.protocol.limits import read_hook_json, read_json
 from cds_service.protocol.models import FeedbackRequest, HookRequest, parse_feedback
+from cds_service.protocol.prefetch_split import PARSED_PREFETCH_ENTRIES, PARSED_PREFETCHES
 from cds_service.protocol.services import SERVICES, ServiceDefinition, discovery_document
 from cds_service.record.memo import FACTS_MEMO
 from cds_service.record.record_cache import RECORD_CACHE, RECORD_CACHE_ENTRIES
@@ -279,6 +280,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     ELEMENT_CACHE.configure(min(settings.record_memo_entries, ELEMENT_CACHE_ENTRIES))
     RECORD_CACHE.configure(min(settings.record_memo_entries, RECORD_CACHE_ENTRIES))
     RENDERED_CACHE.configure(min(settings.record_memo_entries, RENDERED_CACHE_ENTRIES))
+    PARSED_PREFETCHES.configure(min(settings.record_memo_entries, PARSED_PREFETCH_ENTRIES))
     metrics = Metrics()
     store = FeedbackStore(settings.database_url, settings.database_timeouts())
     audit = create_recorder(settings, store, metrics.registry)

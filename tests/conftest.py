@@ -14,18 +14,21 @@ import pytest
 from cds_service.cards.remembered import RENDERED_CACHE
 from cds_service.config import Settings
 from cds_service.protocol.limits import PROVEN_PREFETCH
+from cds_service.protocol.prefetch_split import PARSED_PREFETCHES
 from cds_service.record.record_cache import RECORD_CACHE
 from tests.support.server import LiveServer, start_live_server
 
 
 @pytest.fixture(autouse=True)
 def no_remembered_answers() -> None:
-    """Each test starts with no remembered record, cards or proven prefetch, so what it
-    patches (a rule's data, a card text, a proof) holds from its first call; a second call
-    with the same data within the test is answered from memory, as in the service."""
+    """Each test starts with no remembered record, cards, proven or parsed prefetch, so what
+    it patches (a rule's data, a card text, a proof, the parser) holds from its first call; a
+    second call with the same data within the test is answered from memory, as in the
+    service."""
     RECORD_CACHE.clear()
     RENDERED_CACHE.clear()
     PROVEN_PREFETCH.clear()
+    PARSED_PREFETCHES.clear()
 
 
 @pytest.fixture

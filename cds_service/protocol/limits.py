@@ -22,7 +22,8 @@ from cds_service.protocol.errors import (
     UNSUPPORTED_MEDIA_TYPE,
     ProtocolError,
 )
-from cds_service.protocol.raw_bounds import depth_within, prefetch_value_start, within_limits
+from cds_service.protocol.prefetch_split import PARSED_PREFETCHES
+from cds_service.protocol.raw_bounds import depth_within, within_limits
 
 
 def is_json_media_type(content_type: str | None) -> bool:
@@ -238,28 +239,12 @@ PROVEN_PREFETCH_ENTRIES: Final = 4096
 PROVEN_PREFETCH: Final[BoundedMap[tuple[int, bytes], bool]] = BoundedMap(PROVEN_PREFETCH_ENTRIES)
 
 
-#: Begins what is digested of a prefetch's own bytes, so that no digest of them equals the
-#: digest of a prefetch written back by orjson (which begins with its brace).
-_RAW_PREFETCH: Final = b"prefetch bytes:"
-
-
-def prefetch_digest(body: bytes, document: Any) -> bytes | None:
-    """SHA-256 naming the ``prefetch`` of ``document`` (parsed from ``body``), or ``None``.
-
-    Two prefetches with the same digest are the same JSON, so they nest alike and pool the
-    same resources. Where the bytes show where prefetch begins
-    (:func:`~cds_service.protocol.raw_bounds.prefetch_value_start`: it is the last member, as
-    EHRs and the CDS Hooks examples write it) the digest is of the bytes from there on, read
-    in place; otherwise of prefetch as orjson writes it back, which costs a serialisation
-    (``None`` when orjson cannot: nesting beyond its own limit, an integer beyond 64 bits).
-    """
-    start = prefetch_value_start(body, document)
-    if start is not None:
-        digest = hashlib.sha256(_RAW_PREFETCH)
-        digest.update(memoryview(body)[start:])
-        return digest.digest()
+def prefetch_digest(prefetch: Any) -> bytes | None:
+    """SHA-256 of ``prefetch`` as orjson writes it back, or ``None`` when orjson cannot
+    (nesting beyond its own limit, an integer beyond 64 bits). For a prefetch whose bytes
+    cannot be named in place (:class:`~cds_service.protocol.prefetch_split.PrefetchSplit`)."""
     try:
-        return hashlib.sha256(orjson.dumps(document["prefetch"])).digest()
+        return hashlib.sha256(orjson.dumps(prefetch)).digest()
     except (TypeError, orjson.JSONEncodeError):
         return None
 
@@ -281,7 +266,11 @@ class PrefetchDepth:
     then order-sign), and a prefetch already held to this depth limit is not proven again
     (the same JSON nests the same; the rest of the body was walked exactly). The digest also
     lets the record cache name the call's resources without serialising them a second time
-    (:mod:`cds_service.record.record_cache`).
+    (:mod:`cds_service.record.record_cache`). Two prefetches with the same digest are the
+    same JSON. ``digest`` is that of the prefetch's own bytes when they name it (it is the
+    body's last member, as EHRs and the CDS Hooks examples write it:
+    :mod:`~cds_service.protocol.prefetch_split`); otherwise prefetch is written back by
+    orjson to be digested, which costs a serialisation.
     """
 
     body: bytes
@@ -289,6 +278,7 @@ class PrefetchDepth:
     max_depth: int
     max_resources: int
     remember: bool = False
+    digest: bytes | None = None
     _held: bool = field(default=False, repr=False)
     _digest: bytes | None = field(default=None, repr=False)
 
@@ -298,7 +288,9 @@ class PrefetchDepth:
         Returns the prefetch's digest when remembered, else ``None``.
         """
         if not self._held:
-            digest = prefetch_digest(self.body, self.document) if self.remember else None
+            digest = None
+            if self.remember:
+                digest = self.digest or prefetch_digest(self.document["prefetch"])
             proven = (self.max_depth, digest) if digest is not None else None
             if proven is None or not PROVEN_PREFETCH.get(proven):
                 # The other limits were proven at parsing: only the depth is left to prove.
@@ -332,7 +324,10 @@ async def read_hook_json(
     """
     check_content_type(request)
     body = await read_body(request, max_bytes)
-    document = parse_json(body)
+    if remember_prefetch:
+        document, split = PARSED_PREFETCHES.document(body, parse_json)
+    else:
+        document, split = parse_json(body), None
     prefetch = document.get("prefetch") if document.__class__ is dict else None
     deferred = prefetch.__class__ is dict
     proven = _hold_limits(
@@ -347,4 +342,9 @@ async def read_hook_json(
     # The envelope and context (with draftOrders) are small: walked exactly, prefetch left out.
     rest = {key: value for key, value in document.items() if key != "prefetch"}
     check_json_limits(rest, max_depth=max_depth, max_resources=max_resources, body_bytes=0)
-    return document, PrefetchDepth(body, document, max_depth, max_resources, remember_prefetch)
+    # The bytes of a split name the prefetch when nothing follows it (no later member).
+    named = split is not None and next(reversed(document)) == "prefetch"
+    digest = split.digest if split is not None and named else None
+    return document, PrefetchDepth(
+        body, document, max_depth, max_resources, remember_prefetch, digest
+    )

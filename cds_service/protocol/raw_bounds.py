@@ -29,9 +29,7 @@ has parsed (valid JSON), which is what the reasoning above relies on.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
-
-import orjson
+from typing import Final
 
 #: ``translate`` tables: every byte but brackets and quotes deleted, braces read as brackets.
 _NOT_STRUCTURE: Final = bytes(b for b in range(256) if b not in b'{}[]"')
@@ -118,47 +116,30 @@ def depth_within(body: bytes, max_depth: int) -> bool:
 
 
 _PREFETCH_KEY: Final = b'"prefetch"'
-#: Completes the bytes before a key of an object at the top level into a whole document.
-_A_LAST_MEMBER: Final = b'"k":0}'
 #: What follows the key ``prefetch`` when its value is an object: a colon, then the brace.
 _OPENS_PREFETCH_OBJECT: Final = re.compile(rb"[ \t\n\r]*:[ \t\n\r]*\{")
 
 
-def prefetch_value_start(body: bytes, document: Any) -> int | None:
-    """Offset in ``body`` of the brace that opens the top-level ``prefetch`` object, or None
-    when that cannot be shown from the bytes alone.
+def prefetch_key_at(body: bytes) -> tuple[int, int] | None:
+    """Where the first token ``"prefetch"`` of ``body`` begins, and the brace of the object
+    that follows its colon; None when there is no such token, or when a ``\\u00XX`` escape
+    anywhere could spell a key ``prefetch`` that the token search would miss.
 
-    Why: the record caches name a prefetch by a digest, and serialising the parsed prefetch
-    again to digest it was a tenth of a remembered call (bench/README.md). The bytes from this
-    offset to the end hold the prefetch's whole text, and any later top-level ``prefetch``
-    (of two, the parsed document keeps the last): what a JSON parser reads from the top
-    level on does not depend on the bytes before, so two bodies alike from here on have the
-    same prefetch. When prefetch is the body's last member, what follows is only its closing
-    brace; otherwise the later members would make a repeated prefetch look new, and None is
-    answered.
-
-    ``document`` is what orjson parsed from ``body``. With no ``\\u00XX`` escape anywhere,
-    every top-level key ``prefetch`` is written as the token ``"prefetch"``; the first token
-    is one of them if the bytes before it are the start of an object at its top level, where
-    a key may begin. They are exactly when ``{"k":0}`` completes them: inside a string the
-    quote would close it before a letter, where a value is due ``"k"`` would be one and the
-    colon after it wrong, and one level deeper the brace would leave the document open.
+    With no such escape every key ``prefetch`` is written as that very token, so the first
+    one in a valid JSON document is at or after the first token. Whether that token is a key
+    of the top-level object is for the caller to show: the bytes before it are the start of
+    an object at its top level exactly when a last member and a brace complete them into a
+    document (inside a string the quote would close it before a letter, where a value is due
+    the colon after the key would be wrong, and one level deeper the brace would leave the
+    document open).
     """
-    if document.__class__ is not dict or document.get("prefetch").__class__ is not dict:
-        return None
-    if next(reversed(document)) != "prefetch":
-        return None
     if b"\\" in body and _ASCII_ESCAPE.search(body) is not None:
         return None
     at = body.find(_PREFETCH_KEY)
-    opened = _OPENS_PREFETCH_OBJECT.match(body, at + len(_PREFETCH_KEY)) if at > 0 else None
-    if opened is None:
+    if at <= 0:
         return None
-    try:
-        orjson.loads(body[:at] + _A_LAST_MEMBER)
-    except orjson.JSONDecodeError:
-        return None  # the first token is not a top-level key
-    return opened.end() - 1
+    opened = _OPENS_PREFETCH_OBJECT.match(body, at + len(_PREFETCH_KEY))
+    return None if opened is None else (at, opened.end() - 1)
 
 
 def within_limits(

@@ -33,7 +33,7 @@ from cds_service.hook_call import answer_hook_call
 from cds_service.knowledge.loader import knowledge
 from cds_service.pipeline import HookData, evaluate
 from cds_service.protocol.errors import ProtocolError
-from cds_service.protocol.limits import prefetch_digest
+from cds_service.protocol.prefetch_split import split_at_prefetch
 from cds_service.protocol.services import SERVICES
 from cds_service.record import build
 from cds_service.record.memo import FACTS_MEMO
@@ -427,8 +427,8 @@ def test_a_call_that_sent_all_its_data_is_named_by_its_prefetch(
     assert answers == [expected, expected]
     assert builds.count == 1  # the second call got the record back
     digests = [data.prefetch_digest for data in captured.calls]
-    sent = orjson.dumps(body)  # as _post_each sends it
-    assert digests[0] == prefetch_digest(sent, orjson.loads(sent)) is not None
+    split = split_at_prefetch(orjson.dumps(body))  # as _post_each sends it
+    assert split is not None and digests[0] == split.digest
     assert digests == [digests[0], digests[0]]
 
 

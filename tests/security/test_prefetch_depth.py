@@ -169,7 +169,7 @@ def test_a_prefetch_held_once_is_not_proven_again(
 ) -> None:
     """order-select, then order-sign: the same prefetch nests the same, so its depth is proven
     once; another prefetch is proven again. Last in the body (as EHRs write it) the prefetch is
-    named by its bytes, first by what orjson writes back (``protocol/limits.prefetch_digest``)."""
+    named by its bytes (``protocol/prefetch_split``), first by what orjson writes back."""
     proofs = DepthProofs(monkeypatch)
     first = order_sign_request()
     if prefetch_first:
