@@ -342,7 +342,8 @@ async def read_hook_json(
     # The envelope and context (with draftOrders) are small: walked exactly, prefetch left out.
     rest = {key: value for key, value in document.items() if key != "prefetch"}
     check_json_limits(rest, max_depth=max_depth, max_resources=max_resources, body_bytes=0)
-    # The bytes of a split name the prefetch when nothing follows it (no later member).
+    # A split's digest names the prefetch (its bytes make it); taken when prefetch is the
+    # document's last key, so that a later member (a hookInstance) cannot make it new.
     named = split is not None and next(reversed(document)) == "prefetch"
     digest = split.digest if split is not None and named else None
     return document, PrefetchDepth(
