@@ -34,6 +34,7 @@ from cds_service.protocol.prefetch_split import (
     split_at_prefetch,
 )
 from tests.interop.corpus import corpus_dir, published_requests
+from tests.security.test_raw_bounds import encodings as raw_bounds_encodings
 from tests.support.asgi import send_raw
 from tests.support.cards import without_uuids
 
@@ -62,14 +63,14 @@ def hook_bodies(draw: st.DrawFn) -> dict[str, Any]:
 
 
 def encodings(document: Any) -> list[bytes]:
-    """The same document as different EHRs might write it, the key escaped in one of them."""
-    written = [
-        json.dumps(document).encode(),  # ASCII escapes, spaces after separators
-        json.dumps(document, ensure_ascii=False, indent=2).encode(),
-        orjson.dumps(document),
-        b"\n " + orjson.dumps(document) + b" \n",
+    """The same document as different EHRs might write it (those of the limit proofs), with
+    space around it, and with the key escaped."""
+    written = orjson.dumps(document)
+    return [
+        *raw_bounds_encodings(document),
+        b"\n " + written + b" \n",
+        written.replace(b'"prefetch"', b'"pr\\u0065fetch"'),
     ]
-    return [*written, orjson.dumps(document).replace(b'"prefetch"', b'"pr\\u0065fetch"')]
 
 
 def rest_of(body: bytes, start: int) -> dict[str, Any]:
